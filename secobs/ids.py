@@ -34,8 +34,10 @@ def _canonical_id(value: object, width: int, what: str) -> str | None:
         raw = b""
     if len(raw) == width // 2:
         return raw.hex()
-    raise ValueError(f"invalid {what} {text[:80]!r}: not hex of at most {width} digits "
-                     f"and not base64 of {width // 2} bytes")
+    raise ValueError(
+        f"invalid {what} {text[:80]!r}: not hex of at most {width} digits "
+        f"and not base64 of {width // 2} bytes"
+    )
 
 
 def trace_id(value: object) -> str | None:

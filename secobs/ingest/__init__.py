@@ -1,0 +1,162 @@
+"""Load source files into a case: detect, read, quarantine, write the lake, record the manifest."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from secobs.case import Case
+from secobs.errors import InputError
+from secobs.ingest.formats import FORMATS, detect_format, get_format
+from secobs.ingest.writer import LakeWriter, remove_unpublished_parts
+
+log = logging.getLogger("secobs")
+
+__all__ = ["FORMATS", "FileResult", "IngestResult", "ingest", "file_sha256"]
+
+
+@dataclass
+class FileResult:
+    path: str
+    sha256: str | None = None
+    size: int | None = None
+    format: str | None = None
+    table: str | None = None
+    status: str = "loaded"  # loaded, already_ingested or failed
+    records_in: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class IngestResult:
+    case: str
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> dict[str, int]:
+        totals = {"audit_events": 0, "request_metrics": 0, "spans": 0}
+        for result in self.files:
+            if result.table and result.status == "loaded":
+                totals[result.table] = totals.get(result.table, 0) + result.loaded
+        return totals
+
+    @property
+    def quarantined(self) -> int:
+        return sum(result.quarantined for result in self.files if result.status == "loaded")
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [result for result in self.files if result.status == "failed"]
+
+    def to_json(self) -> dict:
+        return {
+            "case": self.case,
+            "loaded": self.loaded,
+            "quarantined": self.quarantined,
+            "files": [result.to_json() for result in self.files],
+        }
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ingest(
+    case_dir: Path | str,
+    paths: Iterable[Path | str],
+    *,
+    format: str | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> IngestResult:
+    """Ingest source files into a case, creating the case when it does not exist.
+
+    Each file is loaded whole or not at all; a file that cannot be read is reported in its
+    FileResult (status "failed") and the other files still load. A file whose SHA-256 is
+    already in the manifest is skipped, so ingesting twice adds nothing.
+    """
+    case = Case.open(case_dir, create=True)
+    chosen = get_format(format) if format else None
+    result = IngestResult(case=str(case.root))
+    known = {path.stem for path in case.manifest_dir.glob("*.parquet")}
+    for raw_path in paths:
+        path = Path(raw_path)
+        file_result = FileResult(path=str(path))
+        try:
+            _ingest_file(case, path, chosen, known, file_result)
+        except InputError as error:
+            file_result.status = "failed"
+            file_result.error = str(error)
+            log.warning("ingest failed: %s", error)
+        result.files.append(file_result)
+        if on_file is not None:
+            on_file(file_result)
+    with case.connect() as con:
+        con.execute("CHECKPOINT")
+    return result
+
+
+def _ingest_file(case: Case, path: Path, chosen, known: set[str], result: FileResult) -> None:
+    if not path.is_file():
+        raise InputError("file not found", path=str(path))
+    result.size = path.stat().st_size
+    result.sha256 = sha256 = file_sha256(path)
+    fmt = chosen or detect_format(path)
+    result.format, result.table = fmt.name, fmt.table
+    if sha256 in known:
+        result.status = "already_ingested"
+        manifest = pq.read_table(case.manifest_dir / f"{sha256}.parquet").to_pylist()[0]
+        result.records_in = manifest["records_in"]
+        result.loaded = manifest["loaded"]
+        result.quarantined = manifest["quarantined"]
+        return
+    removed = remove_unpublished_parts(case, sha256)
+    if removed:
+        log.info("removed %d part files left by an interrupted ingest of %s", removed, path)
+
+    source_file = str(path.resolve())
+    writer = LakeWriter(case, sha256, source_file, fmt.name)
+    try:
+        for item in fmt.read(path):
+            writer.add(item)
+    except (InputError, OSError, UnicodeDecodeError) as error:
+        writer.discard()
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"cannot read: {error}", path=str(path)) from error
+    except BaseException:
+        writer.discard()
+        raise
+    loaded = sum(writer.loaded.values())
+    result.loaded, result.quarantined = loaded, writer.quarantined
+    result.records_in = loaded + writer.quarantined
+    writer.publish(
+        {
+            "path": source_file,
+            "sha256": sha256,
+            "size": result.size,
+            "format": fmt.name,
+            "table_name": fmt.table,
+            "records_in": result.records_in,
+            "loaded": loaded,
+            "quarantined": writer.quarantined,
+            "ingested_at": datetime.now(UTC),
+            "ingested_by": getpass.getuser(),
+        }
+    )
+    known.add(sha256)
