@@ -32,10 +32,14 @@ def _integer(value: str) -> int | None:
     try:
         return int(value)
     except ValueError:
+        pass
+    try:
         number = float(value)
-        if not number.is_integer():
-            raise ValueError(f"expected a whole number, got {value[:40]!r}") from None
-        return int(number)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer():
+        raise ValueError(f"expected a whole number, got {value[:40]!r}")
+    return int(number)
 
 
 def _number(value: str) -> float | None:

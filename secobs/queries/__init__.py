@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from secobs import ids
 from secobs.errors import QueryError
@@ -81,6 +82,14 @@ class Query:
         bound = self.bind(values)
         try:
             return con.execute(self.sql, bound)
+        except duckdb.Error as error:
+            raise QueryError(f"failed: {error}", query=self.name) from error
+
+    def frame(self, con: duckdb.DuckDBPyConnection, **values: Any) -> pl.DataFrame:
+        """Execute the query with bound parameters and return the rows as a polars DataFrame."""
+        bound = self.bind(values)
+        try:
+            return con.sql(self.sql, params=bound).pl()
         except duckdb.Error as error:
             raise QueryError(f"failed: {error}", query=self.name) from error
 
