@@ -87,7 +87,7 @@ def blast_radius(con: duckdb.DuckDBPyConnection, **seed: str) -> BlastRadius:
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     names = ("audit_events", "request_metrics", "spans", "quarantine")
-    return {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in names}
+    return {name: con.sql(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in names}
 
 
 def investigate(case: Case, *, min_risk: int = 70, min_latency_ms: float = 1000.0) -> Findings:
@@ -104,13 +104,13 @@ def investigate(case: Case, *, min_risk: int = 70, min_latency_ms: float = 1000.
         radius = None
         if actor is not None:
             timeline = get_query("actor_timeline").frame(con, actor_id=actor)
-            row = con.execute(
+            rows = con.sql(
                 "SELECT token_id FROM audit_events "
                 "WHERE actor_id = $actor AND event = 'token.create' AND token_id IS NOT NULL "
                 "ORDER BY ts LIMIT 1",
-                {"actor": actor},
-            ).fetchone()
-            token_id = row[0] if row else None
+                params={"actor": actor},
+            ).fetchall()
+            token_id = rows[0][0] if rows else None
             radius = blast_radius(con, token_id=token_id) if token_id else None
             if radius is None:
                 radius = blast_radius(con, actor_id=actor)
