@@ -27,6 +27,7 @@ from secobs.errors import CaseError
 log = logging.getLogger("secobs")
 
 CATALOG_NAME = "secobs.duckdb"
+
 LAKE_TABLES = ("audit_events", "request_metrics", "spans")
 
 
@@ -50,6 +51,12 @@ _DUCKDB_TYPES = {
     tables.UTC_NANOS: "TIMESTAMPTZ",
     tables.STRINGS: "VARCHAR[]",
 }
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply session settings: UTC display, and no progress bar (it would corrupt --json output)."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
 
 
 def _empty_select(schema: pa.Schema) -> str:
@@ -138,7 +145,7 @@ class Case:
         except duckdb.IOException as error:
             log.info("catalog %s is busy (%s); using an in-memory one", self.catalog_path, error)
             con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
+        _configure(con)
         try:
             self.register_views(con)
         except duckdb.Error as error:
@@ -147,6 +154,6 @@ class Case:
             # A read-only catalog cannot take new views; serve them from memory instead.
             con.close()
             con = duckdb.connect()
-            con.execute("SET TimeZone = 'UTC'")
+            _configure(con)
             self.register_views(con)
         return con

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 
 from secobs.case import Case
@@ -130,18 +131,13 @@ def _ingest_file(case: Case, path: Path, chosen, known: set[str], result: FileRe
         log.info("removed %d part files left by an interrupted ingest of %s", removed, path)
 
     source_file = str(path.resolve())
-    writer = LakeWriter(case, sha256, source_file, fmt.name)
     try:
-        for item in fmt.read(path):
-            writer.add(item)
-    except (InputError, OSError, UnicodeDecodeError) as error:
-        writer.discard()
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"cannot read: {error}", path=str(path)) from error
-    except BaseException:
-        writer.discard()
-        raise
+        writer = _load(case, path, sha256, source_file, fmt, fmt.read)
+    except duckdb.Error as error:
+        if fmt.fallback is None:
+            raise InputError(f"cannot read: {error}", path=str(path)) from error
+        log.info("fast reader failed on %s (%s); reading it again in Python", path, error)
+        writer = _load(case, path, sha256, source_file, fmt, fmt.fallback)
     loaded = sum(writer.loaded.values())
     result.loaded, result.quarantined = loaded, writer.quarantined
     result.records_in = loaded + writer.quarantined
@@ -160,3 +156,18 @@ def _ingest_file(case: Case, path: Path, chosen, known: set[str], result: FileRe
         }
     )
     known.add(sha256)
+
+
+def _load(case: Case, path: Path, sha256: str, source_file: str, fmt, read) -> LakeWriter:
+    """Stream every record of the file into a staged LakeWriter; discard it on any error."""
+    writer = LakeWriter(case, sha256, source_file, fmt.name)
+    try:
+        for item in read(path):
+            writer.add(item)
+    except (OSError, UnicodeDecodeError) as error:
+        writer.discard()
+        raise InputError(f"cannot read: {error}", path=str(path)) from error
+    except BaseException:
+        writer.discard()
+        raise
+    return writer

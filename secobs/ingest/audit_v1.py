@@ -32,16 +32,21 @@ def read_audit_v1(path: Path) -> ReaderOutput:
         for number, line in enumerate(stream, start=1):
             if number == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
-            if not line.strip():
-                continue
-            try:
-                event = parse_json_line(line)
-                values = map_event(event)
-            except (FieldError, ValueError) as error:
-                yield Rejected(number, str(error), decode_raw(line))
-                continue
-            values["raw"] = line.decode("utf-8").rstrip("\r\n")
-            yield Row("audit_events", number, values)
+            item = reject_or_map(number, line)
+            if item is not None:
+                yield item
+
+
+def reject_or_map(number: int, line: bytes) -> Row | Rejected | None:
+    """Map one line to a Row, a Rejected record with the reason, or None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        values = map_event(parse_json_line(line))
+    except (FieldError, ValueError) as error:
+        return Rejected(number, str(error), decode_raw(line))
+    values["raw"] = line.decode("utf-8").rstrip("\r\n")
+    return Row("audit_events", number, values)
 
 
 def map_event(event: Any) -> dict[str, Any]:

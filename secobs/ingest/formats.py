@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from secobs.errors import InputError
+from secobs.ingest.audit_sql import read_audit_v1_fast
 from secobs.ingest.audit_v1 import read_audit_v1
 from secobs.ingest.csv_tables import read_requests_csv, read_spans_csv
 from secobs.ingest.otlp import read_otlp
@@ -25,6 +26,8 @@ class Format:
     description: str
     example: str
     read: Callable[[Path], ReaderOutput]
+    # A reader to use when `read` (a DuckDB fast path) fails on the file.
+    fallback: Callable[[Path], ReaderOutput] | None = None
 
 
 FORMATS = {
@@ -35,6 +38,7 @@ FORMATS = {
             "audit_events",
             "audit.v1 NDJSON: one audit event object per line",
             '{"schema":"audit.v1","ts":"2026-02-24T09:14:03.512Z","event":"auth.login",...}',
+            read_audit_v1_fast,
             read_audit_v1,
         ),
         Format(

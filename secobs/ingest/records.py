@@ -27,7 +27,15 @@ class Row:
     values: dict[str, Any]
 
 
-ReaderOutput = Iterator[Row | Rejected]
+@dataclass(frozen=True, slots=True)
+class ArrowBatch:
+    """Rows for `table` already in columnar form: every schema column but source_file."""
+
+    table: str
+    data: Any  # pyarrow.Table
+
+
+ReaderOutput = Iterator[Row | Rejected | ArrowBatch]
 
 
 class FieldError(ValueError):
