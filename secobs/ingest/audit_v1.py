@@ -53,8 +53,8 @@ def map_event(event: Any) -> dict[str, Any]:
     """Map one parsed audit.v1 event to audit_events columns, or raise FieldError."""
     if not isinstance(event, dict):
         raise FieldError(f"expected a JSON object, got {describe(event)}")
-    schema = event.get("schema", SCHEMA)
-    if schema != SCHEMA:
+    schema = event.get("schema")
+    if schema is not None and schema != SCHEMA:
         raise FieldError(f"schema: expected {SCHEMA!r}, got {str(schema)[:40]!r}")
     if "ts" not in event:
         raise FieldError("ts: missing")

@@ -1,8 +1,12 @@
-"""The input formats secobs reads, and detection of a file's format from its content."""
+"""The input formats secobs reads, and detection of a file's format from its content.
+
+Each format has a `sniff` test over a `Sample` of the file's first bytes. Detection tries the
+formats in order of `priority` (lower first) and takes the first that matches, so specific
+formats (an OTLP document) come before general ones (any CSV with canonical columns).
+"""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +19,7 @@ from secobs.ingest.audit_v1 import read_audit_v1
 from secobs.ingest.csv_tables import read_requests_csv, read_spans_csv
 from secobs.ingest.otlp import read_otlp
 from secobs.ingest.records import ReaderOutput
-
-SNIFF_BYTES = 64 * 1024
+from secobs.ingest.source import Sample
 
 
 @dataclass(frozen=True)
@@ -26,44 +29,88 @@ class Format:
     description: str
     example: str
     read: Callable[[Path], ReaderOutput]
+    sniff: Callable[[Sample], bool] | None = None
+    priority: int = 50
     # A reader to use when `read` (a DuckDB fast path) fails on the file.
     fallback: Callable[[Path], ReaderOutput] | None = None
 
 
-FORMATS = {
-    fmt.name: fmt
-    for fmt in (
-        Format(
-            "audit.v1",
-            "audit_events",
-            "audit.v1 NDJSON: one audit event object per line",
-            '{"schema":"audit.v1","ts":"2026-02-24T09:14:03.512Z","event":"auth.login",...}',
-            read_audit_v1_fast,
-            read_audit_v1,
-        ),
-        Format(
-            "otlp-json",
-            "spans",
-            "OTLP/JSON traces: one ExportTraceServiceRequest, or one per line (Collector files)",
-            '{"resourceSpans":[{"resource":{...},"scopeSpans":[{"spans":[...]}]}]}',
-            read_otlp,
-        ),
-        Format(
-            "requests-csv",
-            "request_metrics",
-            "CSV of request metrics with canonical column names (ts, latency_ms, ...)",
-            "ts,request_id,trace_id,service,route,method,status_code,latency_ms,...",
-            read_requests_csv,
-        ),
-        Format(
-            "spans-csv",
-            "spans",
-            "CSV of spans with canonical column names (trace_id, span_id, parent_span_id, ...)",
-            "trace_id,span_id,parent_span_id,service,name,start_ns,end_ns",
-            read_spans_csv,
-        ),
+def _is_otlp_traces(sample: Sample) -> bool:
+    return b'"resourceSpans"' in sample.head
+
+
+def _is_audit_v1(sample: Sample) -> bool:
+    first = sample.first_json
+    if not isinstance(first, dict):
+        # A first line that is not JSON (for example cut off) must not hide an audit file.
+        for line in sample.head.splitlines()[1:20]:
+            try:
+                first = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            break
+    return isinstance(first, dict) and (
+        first.get("schema") == "audit.v1" or {"ts", "event"} <= first.keys()
     )
-}
+
+
+def _is_spans_csv(sample: Sample) -> bool:
+    return {"trace_id", "span_id"} <= set(sample.csv_header)
+
+
+def _is_requests_csv(sample: Sample) -> bool:
+    header = set(sample.csv_header)
+    return "ts" in header and bool(header & {"latency_ms", "status_code", "request_id"})
+
+
+_FORMATS: list[Format] = [
+    Format(
+        "otlp-json",
+        "spans",
+        "OTLP/JSON traces: one ExportTraceServiceRequest, or one per line (Collector files)",
+        '{"resourceSpans":[{"resource":{...},"scopeSpans":[{"spans":[...]}]}]}',
+        read_otlp,
+        _is_otlp_traces,
+        priority=10,
+    ),
+    Format(
+        "audit.v1",
+        "audit_events",
+        "audit.v1 NDJSON: one audit event object per line",
+        '{"schema":"audit.v1","ts":"2026-02-24T09:14:03.512Z","event":"auth.login",...}',
+        read_audit_v1_fast,
+        _is_audit_v1,
+        priority=20,
+        fallback=read_audit_v1,
+    ),
+    Format(
+        "spans-csv",
+        "spans",
+        "CSV of spans with canonical column names (trace_id, span_id, parent_span_id, ...)",
+        "trace_id,span_id,parent_span_id,service,name,start_ns,end_ns",
+        read_spans_csv,
+        _is_spans_csv,
+        priority=80,
+    ),
+    Format(
+        "requests-csv",
+        "request_metrics",
+        "CSV of request metrics with canonical column names (ts, latency_ms, ...)",
+        "ts,request_id,trace_id,service,route,method,status_code,latency_ms,...",
+        read_requests_csv,
+        _is_requests_csv,
+        priority=90,
+    ),
+]
+
+
+def register(fmt: Format) -> None:
+    """Add a format to the registry (used by the modules that define more formats)."""
+    _FORMATS.append(fmt)
+    FORMATS[fmt.name] = fmt
+
+
+FORMATS: dict[str, Format] = {fmt.name: fmt for fmt in _FORMATS}
 
 
 def get_format(name: str) -> Format:
@@ -77,40 +124,20 @@ def get_format(name: str) -> Format:
 
 def detect_format(path: Path) -> Format:
     """Detect a file's format from its first bytes, or raise InputError saying what was seen."""
-    with path.open("rb") as stream:
-        head = stream.read(SNIFF_BYTES)
-    text = head.lstrip(b"\xef\xbb\xbf")
-    stripped = text.lstrip()
-    if not stripped:
+    sample = Sample.read(path)
+    if not sample.head.strip():
         raise InputError("the file is empty; nothing to ingest", path=str(path))
-    if b'"resourceSpans"' in text:
-        return FORMATS["otlp-json"]
     for signal in (b'"resourceLogs"', b'"resourceMetrics"'):
-        if signal in text:
+        if signal in sample.head and b'"resourceSpans"' not in sample.head:
             raise InputError(
                 f"OTLP {signal.decode().strip(chr(34))} are not supported; "
                 "secobs loads OTLP traces (resourceSpans)",
                 path=str(path),
             )
-    if stripped[:1] == b"{":
-        for line in text.splitlines()[:20]:
-            try:
-                first = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(first, dict) and (
-                first.get("schema") == "audit.v1" or {"ts", "event"} <= first.keys()
-            ):
-                return FORMATS["audit.v1"]
-            break
-    else:
-        header_line = text.splitlines()[0].decode("utf-8", errors="replace")
-        header = {name.strip() for name in next(csv.reader([header_line]), [])}
-        if {"trace_id", "span_id"} <= header:
-            return FORMATS["spans-csv"]
-        if "ts" in header and header & {"latency_ms", "status_code", "request_id"}:
-            return FORMATS["requests-csv"]
-    seen = stripped[:80].decode("utf-8", errors="replace").splitlines()[0]
+    for fmt in sorted(FORMATS.values(), key=lambda candidate: candidate.priority):
+        if fmt.sniff is not None and fmt.sniff(sample):
+            return fmt
+    seen = sample.text.strip()[:80].splitlines()[0]
     raise InputError(
         f"unrecognised format (starts with {seen!r}); name one with --format "
         f"({', '.join(sorted(FORMATS))})",
