@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import logging
@@ -83,13 +84,15 @@ def ingest(
     paths: Iterable[Path | str],
     *,
     format: str | None = None,
+    column_map: dict[str, str] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
 ) -> IngestResult:
     """Ingest source files into a case, creating the case when it does not exist.
 
     Each file is loaded whole or not at all; a file that cannot be read is reported in its
     FileResult (status "failed") and the other files still load. A file whose SHA-256 is
-    already in the manifest is skipped, so ingesting twice adds nothing.
+    already in the manifest is skipped, so ingesting twice adds nothing. `column_map` maps
+    canonical columns to source fields for the formats that accept one.
     """
     case = Case.open(case_dir, create=True)
     chosen = get_format(format) if format else None
@@ -99,7 +102,7 @@ def ingest(
         path = Path(raw_path)
         file_result = FileResult(path=str(path))
         try:
-            _ingest_file(case, path, chosen, known, file_result)
+            _ingest_file(case, path, chosen, known, file_result, column_map)
         except InputError as error:
             file_result.status = "failed"
             file_result.error = str(error)
@@ -112,7 +115,14 @@ def ingest(
     return result
 
 
-def _ingest_file(case: Case, path: Path, chosen, known: set[str], result: FileResult) -> None:
+def _ingest_file(
+    case: Case,
+    path: Path,
+    chosen,
+    known: set[str],
+    result: FileResult,
+    column_map: dict[str, str] | None = None,
+) -> None:
     if not path.is_file():
         raise InputError("file not found", path=str(path))
     result.size = path.stat().st_size
@@ -131,8 +141,13 @@ def _ingest_file(case: Case, path: Path, chosen, known: set[str], result: FileRe
         log.info("removed %d part files left by an interrupted ingest of %s", removed, path)
 
     source_file = str(path.resolve())
+    read = fmt.read
+    if column_map:
+        if fmt.read_mapped is None:
+            raise InputError(f"format {fmt.name} does not take a column mapping", path=str(path))
+        read = functools.partial(fmt.read_mapped, mapping=column_map)
     try:
-        writer = _load(case, path, sha256, source_file, fmt, fmt.read)
+        writer = _load(case, path, sha256, source_file, fmt, read)
     except duckdb.Error as error:
         if fmt.fallback is None:
             raise InputError(f"cannot read: {error}", path=str(path)) from error

@@ -33,6 +33,9 @@ class Format:
     priority: int = 50
     # A reader to use when `read` (a DuckDB fast path) fails on the file.
     fallback: Callable[[Path], ReaderOutput] | None = None
+    # A reader that takes a column mapping (canonical column -> source field), for generic
+    # formats such as CSV or NDJSON with their own column names.
+    read_mapped: Callable[[Path, dict[str, str]], ReaderOutput] | None = None
 
 
 def _is_otlp_traces(sample: Sample) -> bool:

@@ -82,7 +82,11 @@ class LakeWriter:
         """Append columns (every schema column but source_file) to the table's day files."""
         schema, time_column = tables.CANONICAL[table]
         source = pa.array([self.source_file] * data.num_rows, type=pa.string())
-        data = data.append_column("source_file", source).select(schema.names).cast(schema)
+        data = data.append_column("source_file", source)
+        for field in schema:  # a reader may leave out columns it has no values for
+            if field.name not in data.column_names:
+                data = data.append_column(field.name, pa.nulls(data.num_rows, field.type))
+        data = data.select(schema.names).cast(schema)
         days = pc.fill_null(pc.strftime(data.column(time_column), format="%Y-%m-%d"), UNKNOWN_DAY)
         distinct = days.unique().to_pylist()
         for day in sorted(distinct):

@@ -1,0 +1,1 @@
+"""Command modules of the `secobs` command line; each adds its commands to `base.main`."""

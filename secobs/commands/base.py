@@ -1,0 +1,57 @@
+"""The `secobs` command group and the helpers its command modules share.
+
+Exit status: 0 success, 1 a finding (verification failed, records quarantined), 2 bad usage
+or input. With --json a command prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+import duckdb
+
+from secobs import __version__
+from secobs.errors import SecobsError
+from secobs.output import dumps, render_rows
+
+EXIT_FINDING = 1
+EXIT_USAGE = 2
+
+FORMAT_CHOICE = click.Choice(["table", "csv", "json"])
+
+
+class SecobsGroup(click.Group):
+    """Turn library errors into one message on stderr and the contract's exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SecobsError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(error.exit_code)
+
+
+@click.group(cls=SecobsGroup)
+@click.version_option(__version__, prog_name="secobs")
+@click.option("-v", "--verbose", is_flag=True, help="Log diagnostics to stderr.")
+def main(verbose: bool) -> None:
+    """Investigate security incidents from audit events, request metrics and trace spans."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def emit_json(value: Any) -> None:
+    click.echo(dumps(value))
+
+
+def print_cursor(cursor: duckdb.DuckDBPyConnection, fmt: str, title: str | None = None) -> None:
+    if cursor.description is None:
+        click.echo("[]" if fmt == "json" else "ok")
+        return
+    columns = [column[0] for column in cursor.description]
+    click.echo(render_rows(columns, cursor.fetchall(), fmt, title=title), nl=fmt == "json")
