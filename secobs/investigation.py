@@ -8,6 +8,7 @@ touched through its traces.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import duckdb
@@ -53,6 +54,7 @@ class Findings:
     risky_logins: pl.DataFrame
     all_logins: pl.DataFrame
     suspect_actor: str | None
+    # The suspect's timeline from one hour before their first risky login onwards.
     timeline: pl.DataFrame
     token_id: str | None
     blast_radius: BlastRadius | None
@@ -103,7 +105,8 @@ def investigate(case: Case, *, min_risk: int = 70, min_latency_ms: float = 1000.
         token_id = None
         radius = None
         if actor is not None:
-            timeline = get_query("actor_timeline").frame(con, actor_id=actor)
+            start = risky["ts"].min() - timedelta(hours=1)
+            timeline = get_query("actor_timeline").frame(con, actor_id=actor, start=start)
             rows = con.sql(
                 "SELECT token_id FROM audit_events "
                 "WHERE actor_id = $actor AND event = 'token.create' AND token_id IS NOT NULL "

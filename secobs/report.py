@@ -33,9 +33,15 @@ def markdown_cell(value: Any) -> str:
     else:
         text = str(value)
     text = html.escape(text, quote=True)
-    for character in ("\\", "|", "`", "*", "_", "[", "]"):
+    for character in ("\\", "|", "`", "[", "]"):
         text = text.replace(character, "\\" + character)
     return " ".join(text.split())
+
+
+def markdown_code(value: Any) -> str:
+    """Render a value as inline code; HTML is inert there, so only backticks need care."""
+    text = " ".join(str(value).split()).replace("`", "'")
+    return f"`{text}`"
 
 
 def markdown_table(frame: pl.DataFrame, columns: Sequence[str], limit: int | None = None) -> str:
@@ -101,11 +107,11 @@ def _summary(findings: Findings, verification: Verification) -> str:
     counts = ", ".join(f"{count:,} {table}" for table, count in findings.counts.items())
     lines = ["## Summary\n", f"- Loaded: {counts}."]
     if findings.suspect_actor:
-        lines.append(f"- Suspected compromised actor: `{markdown_cell(findings.suspect_actor)}`.")
+        lines.append(f"- Suspected compromised actor: {markdown_code(findings.suspect_actor)}.")
     else:
         lines.append("- No login met both the risk and the latency thresholds.")
     if findings.token_id:
-        lines.append(f"- API token created by that actor: `{markdown_cell(findings.token_id)}`.")
+        lines.append(f"- API token created by that actor: {markdown_code(findings.token_id)}.")
     radius = findings.blast_radius
     if radius is not None:
         lines.append(
@@ -139,7 +145,8 @@ def _timeline_section(findings: Findings) -> str:
         return ""
     audit = findings.timeline.filter(findings.timeline["source"] == "audit")
     return (
-        f"## Timeline of `{markdown_cell(findings.suspect_actor)}` (audit events)\n\n"
+        f"## Timeline of {markdown_code(findings.suspect_actor)} (audit events)\n\n"
+        "From one hour before the first risky login.\n\n"
         + markdown_table(
             audit,
             ["ts", "activity", "outcome", "route", "client_ip", "geo_country", "risk_score"],
@@ -152,7 +159,7 @@ def _blast_radius_section(findings: Findings) -> str:
     radius = findings.blast_radius
     if radius is None:
         return ""
-    seed = ", ".join(f"{key} `{markdown_cell(value)}`" for key, value in radius.seed.items())
+    seed = ", ".join(f"{key} {markdown_code(value)}" for key, value in radius.seed.items())
     lines = [
         "## Blast radius\n",
         f"From {seed}:\n",

@@ -1,0 +1,196 @@
+"""The command line: JSON output, exit status and messages, as a user runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from secobs.cli import main
+
+from .conftest import REPO, write_lines
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def audit_line(number: int, **extra) -> str:
+    event = {
+        "schema": "audit.v1",
+        "ts": f"2026-02-23T10:{number:02d}:00Z",
+        "event": "auth.login",
+        "result": "success",
+        "actor": {"id": f"u-{number}"},
+        "security": {"risk_score": 5, "ratio": 0.1},
+    }
+    event.update(extra)
+    return json.dumps(event)
+
+
+@pytest.fixture
+def audit_file(tmp_path: Path) -> Path:
+    return write_lines(tmp_path / "audit.ndjson", [audit_line(n) for n in range(1, 6)])
+
+
+def test_ingest_json_is_one_object(tmp_path, audit_file):
+    code, out, _ = run("ingest", tmp_path / "case", audit_file, "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["loaded"]["audit_events"] == 5
+    assert summary["quarantined"] == 0
+    assert summary["files"][0]["sha256"] == hashlib.sha256(audit_file.read_bytes()).hexdigest()
+
+
+def test_ingest_exit_status_follows_contract(tmp_path, audit_file):
+    bad = write_lines(tmp_path / "bad.ndjson", [audit_line(7), "{oops"])
+    code, out, _ = run("ingest", tmp_path / "case", bad, "--json")
+    assert code == 1
+    assert json.loads(out)["quarantined"] == 1
+
+    unknown = tmp_path / "notes.txt"
+    unknown.write_text("plain words\n")
+    code, _, err = run("ingest", tmp_path / "case", unknown, audit_file)
+    assert code == 2
+    assert "notes.txt" in err and "unrecognised format" in err
+
+
+def test_sql_json_prints_array_of_rows(tmp_path, audit_file):
+    run("ingest", tmp_path / "case", audit_file)
+    code, out, _ = run(
+        "sql",
+        tmp_path / "case",
+        "SELECT actor_id, risk_score FROM audit_events ORDER BY ts LIMIT 2",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    assert json.loads(out) == [
+        {"actor_id": "u-1", "risk_score": 5},
+        {"actor_id": "u-2", "risk_score": 5},
+    ]
+
+
+def test_sql_error_is_one_message(tmp_path, audit_file):
+    run("ingest", tmp_path / "case", audit_file)
+    code, _, err = run("sql", tmp_path / "case", "SELECT nope FROM audit_events")
+    assert code == 2
+    assert err.startswith("error: ")
+    assert "Traceback" not in err
+
+
+def test_query_list_and_parameters(tmp_path, audit_file):
+    code, out, _ = run("query", "--list")
+    assert code == 0
+    for name in ("risky_logins_with_latency", "actor_timeline", "blast_radius"):
+        assert name in out
+    run("ingest", tmp_path / "case", audit_file)
+    code, out, _ = run(
+        "query", tmp_path / "case", "actor_timeline", "--param", "actor_id=u-3", "--format", "json"
+    )
+    assert code == 0
+    assert [row["activity"] for row in json.loads(out)] == ["auth.login"]
+    code, _, err = run("query", tmp_path / "case", "blast_radius")
+    assert code == 2
+    assert "give one of trace_id" in err
+
+
+def test_seal_verify_and_detect_tampering(tmp_path, audit_file):
+    case = tmp_path / "case"
+    run("ingest", case, audit_file)
+    code, out, _ = run("chain", "seal", case, "--json")
+    assert code == 0 and json.loads(out)["records"] == 5
+    code, out, _ = run("chain", "verify", case, "--json")
+    assert code == 0
+    assert json.loads(out) | {"detail": None, "head_hash": None, "mode": None} == {
+        "valid": True,
+        "records": 5,
+        "first_bad": None,
+        "problem": None,
+        "detail": None,
+        "head_hash": None,
+        "mode": None,
+    }
+
+    # Edit the third event (in time order) inside the lake's Parquet file.
+    part = next((case / "lake" / "audit_events").rglob("*.parquet"))
+    table = pq.read_table(part)
+    raws = table.column("raw").to_pylist()
+    raws[2] = raws[2].replace('"u-3"', '"u-33"')
+    table = table.set_column(table.schema.get_field_index("raw"), "raw", pa.array(raws))
+    pq.write_table(table, part)
+
+    code, out, _ = run("chain", "verify", case, "--json")
+    assert code == 1
+    result = json.loads(out)
+    assert (result["valid"], result["first_bad"], result["problem"]) == (False, 2, "modified")
+
+
+def test_export_and_verify_chain_file(tmp_path, audit_file):
+    case = tmp_path / "case"
+    run("ingest", case, audit_file)
+    exported = tmp_path / "chain.ndjson"
+    code, _, _ = run("chain", "export", case, exported)
+    assert code == 0
+    code, out, _ = run("chain", "verify", exported, "--json")
+    assert code == 0 and json.loads(out)["records"] == 5
+
+    lines = exported.read_text().splitlines()
+    del lines[1]
+    exported.write_text("\n".join(lines) + "\n")
+    code, out, _ = run("chain", "verify", exported, "--json")
+    assert code == 1
+    assert (json.loads(out)["first_bad"], json.loads(out)["problem"]) == (1, "deleted")
+
+
+def test_seed_mode_reads_service_chains(tmp_path):
+    """A chain written with the plain sha256(prev + json.dumps(sort_keys=True)) pattern."""
+    previous = "0" * 64
+    lines = []
+    for number in range(4):
+        event = {"n": number, "user": "ünï", "ratio": 0.1 * number, "ok": number % 2 == 0}
+        text = json.dumps(event, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256((previous + text).encode()).hexdigest()
+        lines.append(json.dumps({**event, "prev_hash": previous, "hash": digest}))
+        previous = digest
+    path = write_lines(tmp_path / "service-chain.ndjson", lines)
+    code, out, _ = run("chain", "verify", path, "--mode", "seed", "--json")
+    assert code == 0 and json.loads(out)["valid"] is True
+    code, out, _ = run("chain", "verify", path, "--json")
+    assert code == 1
+
+
+def test_demo_names_the_attack(tmp_path):
+    code, out, _ = run("demo", "--case", tmp_path / "demo", "--json")
+    assert code == 0
+    summary = json.loads(out)
+    truth = json.loads((REPO / "sample_data" / "ground_truth.json").read_text())
+    assert summary["suspect_actor"] == truth["takeover"]["actor_id"]
+    assert summary["token_id"] == truth["token"]["token_id"]
+    assert summary["blast_radius"]["actors"] == [truth["takeover"]["actor_id"]]
+    assert summary["blast_radius"]["export_traces"] == truth["exports"]["count"]
+    assert summary["chain"]["valid"] is True
+    assert summary["quarantined"] == 0
+    report = Path(summary["report"]).read_text()
+    assert truth["takeover"]["actor_id"] in report
+    charts = [Path(path) for path in summary["charts"]]
+    assert sorted(path.suffix for path in charts) == [".png", ".png", ".svg", ".svg"]
+    for chart in charts:
+        assert chart.stat().st_size > 1000
+        assert f"]({chart.name})" in report
+
+
+def test_demo_refuses_to_delete_other_folders(tmp_path):
+    folder = tmp_path / "precious"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    code, _, err = run("demo", "--case", folder)
+    assert code == 2
+    assert "not a secobs case" in err
+    assert (folder / "notes.txt").exists()
