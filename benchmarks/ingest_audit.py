@@ -27,6 +27,7 @@ print(result.loaded["audit_events"], result.quarantined)
 DUCKDB_COPY = """
 import sys, duckdb
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 con.execute(
     "COPY (SELECT * FROM read_json($path, format = 'newline_delimited')) "
     "TO '" + sys.argv[2].replace("'", "''") + "' (FORMAT parquet, COMPRESSION zstd)",

@@ -23,7 +23,7 @@ from secobs import tables
 from secobs.ingest.audit_v1 import read_audit_v1, reject_or_map
 from secobs.ingest.records import ArrowBatch, ReaderOutput
 
-BATCH_ROWS = 100_000
+BATCH_ROWS = 20_000
 MAX_LINE_BYTES = 8 * 1024 * 1024
 RFC3339 = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?"
 
@@ -224,7 +224,9 @@ def read_audit_v1_fast(path: Path) -> ReaderOutput:
 
 
 def _convert(first: pa.RecordBatch | None, batches: Iterator[pa.RecordBatch]) -> ReaderOutput:
-    columns = [field.name for field in tables.AUDIT_EVENTS if field.name != "source_file"]
+    # Columns this path has no source for (source_host, ...) are filled with nulls by the writer.
+    mapped = {*(first.schema.names if first is not None else ()), "source_record"}
+    columns = [field.name for field in tables.AUDIT_EVENTS if field.name in mapped]
     batch = first
     while batch is not None:
         clean = batch.column("clean")
