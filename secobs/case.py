@@ -115,14 +115,27 @@ class Case:
         folder = self.manifest_dir if table == "manifest" else self.table_dir(table)
         return sorted(folder.glob("**/*.parquet"))
 
-    def view_sql(self, table: str, schema: pa.Schema) -> str:
-        """Return the SELECT that a view of `table` stands for: its Parquet files, or no rows."""
+    def view_sql(self, con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> str:
+        """Return the SELECT that a view of `table` stands for: its Parquet files, or no rows.
+
+        Files written before a column was added to the schema lack it; the view reads files by
+        column name and gives such columns as typed NULLs, so older cases keep working.
+        """
         if not self.parquet_files(table):
             return _empty_select(schema)
         folder = self.manifest_dir if table == "manifest" else self.table_dir(table)
-        pattern = quote_literal(str(folder / "**" / "*.parquet"))
-        columns = ", ".join(quote_identifier(field.name) for field in schema)
-        return f"SELECT {columns} FROM read_parquet({pattern}, hive_partitioning = false)"
+        source = (
+            f"read_parquet({quote_literal(str(folder / '**' / '*.parquet'))}, "
+            "hive_partitioning = false, union_by_name = true)"
+        )
+        present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        columns = ", ".join(
+            quote_identifier(field.name)
+            if field.name in present
+            else f"CAST(NULL AS {_DUCKDB_TYPES[field.type]}) AS {quote_identifier(field.name)}"
+            for field in schema
+        )
+        return f"SELECT {columns} FROM {source}"
 
     def register_views(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create or replace the views of the canonical tables, quarantine and manifest."""
@@ -131,7 +144,8 @@ class Case:
         views["manifest"] = tables.MANIFEST
         for name, schema in views.items():
             con.execute(
-                f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS {self.view_sql(name, schema)}"
+                f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS "
+                f"{self.view_sql(con, name, schema)}"
             )
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

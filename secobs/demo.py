@@ -54,7 +54,9 @@ def export_charts(findings: Findings, reports_dir: Path) -> dict[str, list[Path]
     if findings.timeline.height:
         drawn[f"Timeline of {findings.suspect_actor}"] = (
             "actor_timeline",
-            charts.actor_timeline_chart(findings.timeline),
+            charts.actor_timeline_chart(
+                findings.timeline, title=f"Timeline of {findings.suspect_actor}"
+            ),
         )
     exported: dict[str, list[Path]] = {}
     for title, (stem, chart) in drawn.items():

@@ -34,3 +34,16 @@ def case_inputs() -> Path:
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_case(tmp_path_factory) -> Path:
+    """The shipped sample incident ingested into a case, shared by the tests that read it."""
+    from secobs.ingest import ingest
+
+    case = tmp_path_factory.mktemp("demo") / "case"
+    sources = [
+        REPO / "sample_data" / name for name in ("audit.ndjson", "requests.csv", "spans.otlp.jsonl")
+    ]
+    ingest(case, sources)
+    return case

@@ -213,3 +213,18 @@ def test_request_csv_bad_rows_are_quarantined(tmp_path):
 def test_open_missing_case_names_the_fix(tmp_path):
     with pytest.raises(CaseError, match="secobs ingest"):
         Case.open(tmp_path / "nothing")
+
+
+def test_case_from_an_older_schema_still_opens(tmp_path, monkeypatch):
+    """A column added to the schema later reads as NULL from files written before it."""
+    import pyarrow as pa
+
+    from secobs import tables
+
+    path = write_lines(tmp_path / "a.ndjson", [json.dumps(event(1))])
+    older = pa.schema([field for field in tables.AUDIT_EVENTS if field.name != "geo_city"])
+    monkeypatch.setitem(tables.CANONICAL, "audit_events", (older, "ts"))
+    ingest(tmp_path / "case", [path])
+    monkeypatch.undo()
+    con = Case.open(tmp_path / "case").connect()
+    assert con.execute("SELECT actor_id, geo_city FROM audit_events").fetchall() == [("u-1", None)]
