@@ -151,7 +151,7 @@ class Case:
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """Open the catalog with fresh views over the lake.
 
-        When another process holds the catalog file (DuckDB allows one writer), this falls back
+        When another process has the catalog file open (DuckDB allows one writer), this falls back
         to an in-memory database with the same views, so a notebook and the CLI can both read.
         """
         try:

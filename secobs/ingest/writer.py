@@ -1,7 +1,7 @@
 """Batched, atomic writes into the lake.
 
 Rows are converted with the declared schema and appended, batch by batch, to one Parquet file
-per table and day partition in a staging folder, so memory holds one batch, not the file.
+per table and day partition in a staging folder, so memory contains one batch, not the file.
 Only when the whole source file has been read are the files moved into the lake and the
 manifest row written, so an interrupted ingest leaves nothing in the lake under its name.
 Part files carry the source file's SHA-256 prefix, which lets the next run remove what an
