@@ -96,6 +96,8 @@ VARIANTS = [
     {"request": "r1"},
     {"actor": {"roles": ["member", 3]}},
     {"actor": {"roles": "admin"}},
+    {"actor": {"roles": [None]}},
+    {"security": {"signals": ["a", None]}},
     {"actor": None},
     {"client": {"geo": {"lat": "52.5"}}},
     {"client": {"geo": None, "ip": None}},

@@ -112,8 +112,11 @@ def build_sql() -> str:
         "(v.request.trace_id IS NULL OR regexp_full_match(v.request.trace_id, '[0-9a-f]{32}'))",
         "(v.request.span_id IS NULL OR regexp_full_match(v.request.span_id, '[0-9a-f]{16}'))",
         "(v.security.risk_score IS NULL OR v.security.risk_score BETWEEN 0 AND 100)",
-        "len([x FOR x IN coalesce(v.actor.roles, []) IF NOT starts_with(x, '\"')]) = 0",
-        "len([x FOR x IN coalesce(v.security.signals, []) IF NOT starts_with(x, '\"')]) = 0",
+        # Every element of roles and signals must be a JSON string (JSON null counts as not).
+        "len([x FOR x IN coalesce(v.actor.roles, []) "
+        "IF x IS NULL OR NOT starts_with(x, '\"')]) = 0",
+        "len([x FOR x IN coalesce(v.security.signals, []) "
+        "IF x IS NULL OR NOT starts_with(x, '\"')]) = 0",
     ]
     clean = "\n        AND ".join(checks)
 
