@@ -6,7 +6,7 @@ live in `secobs/commands/`, one module per area; importing them here registers t
 
 from __future__ import annotations
 
-from secobs.commands import chain, demo, ingest, query  # noqa: F401  (registers commands)
+from secobs.commands import chain, demo, ingest, query, scan, schema  # noqa: F401  (registers)
 from secobs.commands.base import main
 
 __all__ = ["main"]

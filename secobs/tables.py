@@ -46,6 +46,17 @@ AUDIT_EVENTS = pa.schema(
         ("mfa", pa.bool_()),
         ("risk_score", pa.int32()),
         ("signals", STRINGS),
+        # Where the request came from when it was not an IP address (a service name such as
+        # "cloudformation.amazonaws.com" or "AWS Internal"), and what kind of source that is.
+        ("source_host", pa.string()),
+        ("source_kind", pa.string()),
+        ("actor_account", pa.string()),
+        ("actor_role", pa.string()),
+        ("target_account", pa.string()),
+        ("event_id", pa.string()),
+        # Request parameters and response elements as JSON text: their shape differs per event.
+        ("request_parameters", pa.string()),
+        ("response_elements", pa.string()),
         ("raw", pa.string()),
         ("source_file", pa.string()),
         ("source_record", pa.int64()),
@@ -68,6 +79,11 @@ REQUEST_METRICS = pa.schema(
         ("user_agent", pa.string()),
         ("actor_id", pa.string()),
         ("tenant_id", pa.string()),
+        # A client address that is not an IP address, kept as written (client_ip is then NULL).
+        ("client_ip_raw", pa.string()),
+        ("upstream_time_ms", pa.float64()),
+        ("upstream_attempts", pa.int32()),
+        ("upstream_status", pa.int32()),
         ("source_file", pa.string()),
         ("source_record", pa.int64()),
     ]
@@ -124,6 +140,8 @@ MANIFEST = pa.schema(
         ("quarantined", pa.int64()),
         ("ingested_at", UTC_MICROS),
         ("ingested_by", pa.string()),
+        # Secrets replaced with markers at ingest; null when the file was ingested unredacted.
+        ("redacted", pa.int64()),
     ]
 )
 

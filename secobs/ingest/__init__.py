@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from secobs import secrets
 from secobs.case import Case
 from secobs.errors import InputError
 from secobs.ingest.formats import FORMATS, detect_format, get_format
@@ -173,11 +174,30 @@ def _ingest_file(
     known.add(sha256)
 
 
+class _ManifestCountWriter(LakeWriter):
+    """A LakeWriter that adds the number of redacted secrets to its manifest row."""
+
+    redacted: int | None = None
+
+    def publish(self, manifest_row: dict) -> None:
+        super().publish({**manifest_row, "redacted": self.redacted})
+
+
 def _load(case: Case, path: Path, sha256: str, source_file: str, fmt, read) -> LakeWriter:
-    """Stream every record of the file into a staged LakeWriter; discard it on any error."""
-    writer = LakeWriter(case, sha256, source_file, fmt.name)
+    """Stream every record of the file into a staged LakeWriter; discard it on any error.
+
+    Unless redaction is off (`secobs.secrets.redaction(False)`), every item is redacted
+    before it is passed to the writer. Secrets in `raw`, in string columns and in quarantined
+    text become `[REDACTED:kind:hmac16]` markers, so they never reach the lake. The audit chain
+    hashes `raw` later, so it seals the redacted text. The manifest counts the markers.
+    """
+    writer = _ManifestCountWriter(case, sha256, source_file, fmt.name)
+    redactor = secrets.Redactor.for_case(case.root) if secrets.redaction_enabled() else None
     try:
-        for item in read(path):
+        items = read(path)
+        if redactor is not None:
+            items = redactor.redact_stream(items)
+        for item in items:
             writer.add(item)
     except (OSError, UnicodeDecodeError) as error:
         writer.discard()
@@ -185,4 +205,9 @@ def _load(case: Case, path: Path, sha256: str, source_file: str, fmt, read) -> L
     except BaseException:
         writer.discard()
         raise
+    if redactor is not None:
+        writer.redacted = redactor.redacted
+        if redactor.redacted:
+            kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(redactor.counts.items()))
+            log.info("redacted %d secrets in %s (%s)", redactor.redacted, path, kinds)
     return writer
