@@ -18,17 +18,40 @@ from secobs.commands.base import EXIT_FINDING, EXIT_USAGE, emit_json, main
 @click.option(
     "--format", "fmt", metavar="NAME", help="Read every PATH as this format (see `secobs formats`)."
 )
+@click.option(
+    "--map",
+    "mappings",
+    metavar="COLUMN=FIELD",
+    multiple=True,
+    help="Read the canonical COLUMN from the source FIELD (formats csv, ndjson, parquet); "
+    "repeatable. FIELD may name a nested field with dots and alternatives with '|'.",
+)
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="Store secrets as found in the files; by default they are replaced with keyed markers.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result.")
-def ingest(case_dir: Path, paths: tuple[Path, ...], fmt: str | None, as_json: bool) -> None:
+def ingest(
+    case_dir: Path,
+    paths: tuple[Path, ...],
+    fmt: str | None,
+    mappings: tuple[str, ...],
+    no_redact: bool,
+    as_json: bool,
+) -> None:
     """Load source files into CASE (created when missing).
 
     Exits 0 when everything loaded, 1 when records were quarantined, 2 when a file could not
     be read at all (the other files still load).
     """
     from secobs.ingest import ingest as run_ingest
+    from secobs.secrets import redaction
 
     files = _expand(paths)
-    result = run_ingest(case_dir, files, format=fmt)
+    column_map = parse_mappings(mappings)
+    with redaction(not no_redact):
+        result = run_ingest(case_dir, files, format=fmt, column_map=column_map or None)
     if as_json:
         emit_json(result.to_json())
     else:
@@ -48,6 +71,17 @@ def ingest(case_dir: Path, paths: tuple[Path, ...], fmt: str | None, as_json: bo
         sys.exit(EXIT_USAGE)
     if result.quarantined:
         sys.exit(EXIT_FINDING)
+
+
+def parse_mappings(mappings: tuple[str, ...]) -> dict[str, str]:
+    """Turn repeated COLUMN=FIELD options into a mapping, or raise a usage error."""
+    column_map: dict[str, str] = {}
+    for mapping in mappings:
+        column, separator, field = mapping.partition("=")
+        if not separator or not column.strip() or not field.strip():
+            raise click.BadParameter(f"expected COLUMN=FIELD, got {mapping!r}", param_hint="--map")
+        column_map[column.strip()] = field.strip()
+    return column_map
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:

@@ -146,3 +146,6 @@ def detect_format(path: Path) -> Format:
         f"({', '.join(sorted(FORMATS))})",
         path=str(path),
     )
+
+
+from secobs.ingest import sources as _sources  # noqa: E402, F401  (registers more formats)
