@@ -147,6 +147,10 @@ class Case:
                 f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS "
                 f"{self.view_sql(con, name, schema)}"
             )
+        # Imported here because secobs.detect builds on this module.
+        from secobs.detect import register_views as register_derived_views
+
+        register_derived_views(con, self)
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """Open the catalog with fresh views over the lake.

@@ -6,7 +6,15 @@ live in `secobs/commands/`, one module per area; importing them here registers t
 
 from __future__ import annotations
 
-from secobs.commands import chain, demo, ingest, query, scan, schema  # noqa: F401  (registers)
+from secobs.commands import (  # noqa: F401  (registers commands)
+    chain,
+    demo,
+    detect,
+    ingest,
+    query,
+    scan,
+    schema,
+)
 from secobs.commands.base import main
 
 __all__ = ["main"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from secobs import charts
 from secobs.case import Case
+from secobs.detect import run_detections
 from secobs.errors import UsageError
 from secobs.evidence import seal_case, verify
 from secobs.ingest import ingest
@@ -81,6 +82,7 @@ def run_demo(case_dir: Path | str, *, echo: Callable[[str], None] | None = print
         say(f"  {table:<16} {count:>7,} rows")
     say(f"  quarantined      {loaded.quarantined:>7,} records")
 
+    detected = run_detections(case_dir)
     findings = investigate(case)
     seal = seal_case(case_dir)
     verification = verify(case_dir)
@@ -88,6 +90,13 @@ def run_demo(case_dir: Path | str, *, echo: Callable[[str], None] | None = print
     report = write_postmortem(case.reports_dir, findings, verification, exported)
 
     say("")
+    say(f"Alerts: {detected.alerts.height}")
+    for row in detected.alerts.sort(["window_start", "detection"]).iter_rows(named=True):
+        who = ", ".join(value for value in (row["actor_id"], row["client_ip"]) if value)
+        say(
+            f"  {row['window_start']:%Y-%m-%d %H:%M}Z  {row['severity']:<6} "
+            f"{row['detection']:<20} {who or row['tenant_id'] or ''}"
+        )
     say(f"Risky logins with high latency: {findings.risky_logins.height}")
     for row in findings.risky_logins.head(5).iter_rows(named=True):
         say(
@@ -112,6 +121,7 @@ def run_demo(case_dir: Path | str, *, echo: Callable[[str], None] | None = print
         "case": str(case.root),
         "loaded": loaded.loaded,
         "quarantined": loaded.quarantined,
+        "alerts": detected.to_json()["alerts"],
         "risky_logins": findings.risky_logins.height,
         "suspect_actor": findings.suspect_actor,
         "token_id": findings.token_id,

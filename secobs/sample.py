@@ -888,6 +888,158 @@ class _AttackBuilder:
         return exports
 
 
+SCENARIOS = (
+    "incident",
+    "benign",
+    "spray",
+    "takeover",
+    "escalation",
+    "token_theft",
+    "export_spike",
+    "stuffing",
+)
+"""Values of `generate(scenario=...)`. "incident" is the full attack and the default."""
+
+
+class _ScenarioBuilder(_AttackBuilder):
+    """Plans one attack technique on day 2, or none for "benign", with ground truth for it.
+
+    Every request added through `_add` or `_use` is an attack event, except those that
+    `benign_requests` names (the real user's own actions that the attack builds on).
+    """
+
+    def __init__(self, actors: list[Actor], victim: Actor, rng: random.Random):
+        super().__init__(actors, victim, rng)
+        self.benign_requests: list[Request] = []
+        self.details: dict[str, Any] = {}
+
+    def build_scenario(self, scenario: str) -> _Attack:
+        """Plan the requests of `scenario` and return them with the ground truth."""
+        day_two = WINDOW_START_MS + DAY_MS
+        at_ms = day_two + 6 * HOUR_MS + self.rng.randrange(4 * HOUR_MS)
+        escalation_ms = WINDOW_END_MS
+        if scenario == "spray":
+            spray = self._spray(at_ms)
+            cracked_ms = max(request.start_ms for request in spray) + MINUTE_MS
+            signals = ("password_spray_suspected", "new_device")
+            self._add("slow_login", cracked_ms, self.spray_clients[0], 88, *signals)
+        elif scenario == "takeover":
+            self._takeover(at_ms)
+        elif scenario == "escalation":
+            escalation_ms = self._escalation(at_ms)
+        elif scenario == "token_theft":
+            self._token_theft(at_ms)
+        elif scenario == "export_spike":
+            token_id = _token_id(self.rng)
+            self.details["token_id"] = token_id
+            self._exports(at_ms, token_id)
+        elif scenario == "stuffing":
+            self._stuffing(at_ms)
+        self.requests.sort(key=lambda request: (request.start_ms, request.request_id))
+        return _Attack(self.requests, self._scenario_truth(scenario), escalation_ms)
+
+    def _use(
+        self,
+        action: str,
+        at_ms: int,
+        client: Client,
+        risk: int,
+        signals: tuple[str, ...] = (),
+        token_id: str | None = None,
+    ) -> Request:
+        """Add a request with the victim's account, optionally authenticated by a token."""
+        request = _new_request(self.rng, ENDPOINTS[action], self.victim, client, at_ms)
+        request.risk = risk
+        request.signals = signals
+        if token_id is not None:
+            request.auth_method = "api_key"
+            request.token_id = token_id
+        _attach_spans(request, self.rng)
+        self.requests.append(request)
+        return request
+
+    def _takeover(self, at_ms: int) -> None:
+        """The real user logs in at home; minutes later the attacker does from abroad."""
+        home = self._add("login", at_ms, self.victim.clients[0], self.rng.randint(3, 15))
+        self.benign_requests.append(home)
+        at_ms += self.rng.randint(6 * MINUTE_MS, 12 * MINUTE_MS)
+        self._add("slow_login", at_ms, self.foreign, 93, "geo_anomaly", "new_device")
+        for _ in range(self.rng.randint(2, 4)):
+            at_ms += self.rng.randint(30_000, 90_000)
+            self._add("read_projects", at_ms, self.foreign, 72, "geo_anomaly")
+
+    def _escalation(self, at_ms: int) -> int:
+        """From abroad, the attacker probes the role API, is denied, then grants admin."""
+        self._add("slow_login", at_ms, self.foreign, 93, "geo_anomaly", "new_device")
+        for _ in range(self.rng.randint(6, 10)):
+            at_ms += self.rng.randint(10_000, 40_000)
+            denied = self._add("deny_roles", at_ms, self.foreign, 75, "geo_anomaly")
+            denied.reason = "missing_role"
+        at_ms += self.rng.randint(MINUTE_MS, 3 * MINUTE_MS)
+        signals = ("geo_anomaly", "privilege_change")
+        self._add(
+            "change_role", at_ms, self.foreign, 86, *signals, role="admin", target=self.victim.id
+        )
+        return at_ms
+
+    def _token_theft(self, at_ms: int) -> None:
+        """The real user creates an API token at home; hours later it is used from elsewhere."""
+        token_id = _token_id(self.rng)
+        self.details["token_id"] = token_id
+        created = _new_request(
+            self.rng, ENDPOINTS["token_create"], self.victim, self.victim.clients[0], at_ms
+        )
+        created.token_id = token_id
+        created.risk = 5
+        _attach_spans(created, self.rng)
+        self.requests.append(created)
+        self.benign_requests.append(created)
+        home_use = at_ms + self.rng.randint(MINUTE_MS, 5 * MINUTE_MS)
+        self.benign_requests.append(
+            self._use("read_projects", home_use, self.victim.clients[0], 5, token_id=token_id)
+        )
+        at_ms += self.rng.randint(2 * HOUR_MS, 5 * HOUR_MS)
+        for _ in range(self.rng.randint(3, 6)):
+            at_ms += self.rng.randint(MINUTE_MS, 6 * MINUTE_MS)
+            action = self.rng.choice(("read_projects", "export"))
+            self._use(action, at_ms, self.exporter, 40, token_id=token_id)
+
+    def _stuffing(self, at_ms: int) -> None:
+        """Replay leaked credentials: one client, many addresses, one try per account."""
+        rng = self.rng
+        addresses = rng.sample([f"203.0.113.{host}" for host in range(128, 255)], 8)
+        targets = rng.sample(self.users, rng.randint(25, 40))
+        offsets = sorted(rng.randrange(20 * MINUTE_MS) for _ in targets)
+        for offset, target in zip(offsets, targets, strict=True):
+            client = Client(rng.choice(addresses), SPRAY_USER_AGENTS[0], PLACES["amsterdam"])
+            succeeded = rng.random() < 0.06
+            action = "login" if succeeded else "login_failure"
+            request = _new_request(rng, ENDPOINTS[action], target, client, at_ms + offset)
+            request.auth_method = "password"
+            if not succeeded:
+                request.reason = "invalid_password"
+                request.roles = ()
+            request.risk = rng.randint(55, 70)
+            _attach_spans(request, rng)
+            self.requests.append(request)
+
+    def _scenario_truth(self, scenario: str) -> dict[str, Any]:
+        """Describe the scenario's attack events by trace id, actor, address and token."""
+        attack = [request for request in self.requests if request not in self.benign_requests]
+        tokens = sorted({request.token_id for request in attack if request.token_id})
+        return {
+            "scenario": scenario,
+            "window": {"start": _format_ms(WINDOW_START_MS), "end": _format_ms(WINDOW_END_MS)},
+            "victim": self.victim.id if attack else None,
+            "actors": sorted({request.actor_id for request in attack}),
+            "ips": sorted({request.client.ip for request in attack}),
+            "tokens": tokens,
+            "events": sum(1 for request in attack if request.endpoint.event),
+            "trace_ids": sorted(request.trace_id for request in attack),
+            **self.details,
+        }
+
+
 def _spread(
     rng: random.Random, targets: list[Actor], client: Client, low_ms: int, high_ms: int
 ) -> list[tuple[int, Actor, Client]]:
@@ -1149,15 +1301,23 @@ def _bucket_ms(events: int) -> int:
     return 1_000
 
 
-def generate(out_dir: Path | str, *, seed: int = 7, events: int | None = None) -> SampleFiles:
+def generate(
+    out_dir: Path | str, *, seed: int = 7, events: int | None = None, scenario: str = "incident"
+) -> SampleFiles:
     """Write the sample incident into `out_dir` and return the paths and record counts.
 
     The audit file contains exactly `events` audit events (DEFAULT_EVENTS when None): the attack's
     events plus benign traffic that fills the rest. Unaudited page reads come on top in the
     metrics and spans files. Output is written one time bucket at a time, so memory does not
     grow with `events`. Raises UsageError for a seed or event count that is not a valid integer.
+
+    `scenario` picks the attack: "incident" (the default) is the whole story, "benign" has no
+    attack at all, and the others (spray, takeover, escalation, token_theft, export_spike,
+    stuffing) each contain one technique, with a ground truth that lists its trace ids.
     """
     total_events = _validate_arguments(seed, events)
+    if scenario not in SCENARIOS:
+        raise UsageError(f"unknown scenario {scenario!r}; scenarios are {', '.join(SCENARIOS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -1166,7 +1326,10 @@ def generate(out_dir: Path | str, *, seed: int = 7, events: int | None = None) -
     attack_rng = random.Random(streams.getrandbits(64))
     traffic_rng = random.Random(streams.getrandbits(64))
     actors, victim = _build_population(population_rng)
-    attack = _AttackBuilder(actors, victim, attack_rng).build()
+    if scenario == "incident":
+        attack = _AttackBuilder(actors, victim, attack_rng).build()
+    else:
+        attack = _ScenarioBuilder(actors, victim, attack_rng).build_scenario(scenario)
     traffic = _BenignTraffic(actors, victim, attack.escalation_ms, traffic_rng)
     benign_events = total_events - sum(1 for request in attack.requests if request.endpoint.event)
 

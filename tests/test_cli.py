@@ -177,6 +177,14 @@ def test_demo_names_the_attack(tmp_path):
     assert summary["blast_radius"]["export_traces"] == truth["exports"]["count"]
     assert summary["chain"]["valid"] is True
     assert summary["quarantined"] == 0
+    alerts = summary["alerts"]
+    spray_ips = {alert["client_ip"] for alert in alerts if alert["detection"] == "password_spray"}
+    assert spray_ips == set(truth["spray"]["ips"])
+    travel = [alert for alert in alerts if alert["detection"] == "impossible_travel"]
+    assert travel and all(alert["actor_id"] == truth["takeover"]["actor_id"] for alert in travel)
+    assert any(alert["detection"] == "export_spike" for alert in alerts)
+    named = {alert["actor_id"] for alert in alerts if alert["actor_id"]}
+    assert named <= set(truth["actors"])
     report = Path(summary["report"]).read_text()
     assert truth["takeover"]["actor_id"] in report
     charts = [Path(path) for path in summary["charts"]]

@@ -685,3 +685,80 @@ def test_memory_flat_as_events_grow(tmp_path: Path) -> None:
     large = peak_kib(20_000)
     # Holding the 20,000 events and their traces in memory would add well over 50 MiB.
     assert large - small < 20 * 1024
+
+
+# Scenarios.
+
+SCENARIO_NAMES = ("benign", "spray", "takeover", "escalation", "token_theft", "export_spike",
+                  "stuffing")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any]]]:
+    written = {}
+    for name in SCENARIO_NAMES:
+        folder = tmp_path_factory.mktemp(name)
+        files = generate(folder, seed=11, events=MIN_SCENARIO_EVENTS, scenario=name)
+        written[name] = (files.audit, json.loads(files.ground_truth.read_text(encoding="utf-8")))
+    return written
+
+
+MIN_SCENARIO_EVENTS = 1000
+
+
+def audit_by_trace(path: Path) -> dict[str, dict[str, Any]]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return {record["request"]["trace_id"]: record for record in records}
+
+
+def test_scenario_counts_and_labels(scenarios) -> None:
+    for name, (audit, truth) in scenarios.items():
+        assert truth["scenario"] == name
+        by_trace = audit_by_trace(audit)
+        assert len(by_trace) == MIN_SCENARIO_EVENTS, name
+        labelled = [trace for trace in truth["trace_ids"] if trace in by_trace]
+        # Every labelled audited request is in the file, and the count matches.
+        assert len(labelled) == truth["events"], name
+
+
+def test_benign_scenario_has_no_attack(scenarios) -> None:
+    audit, truth = scenarios["benign"]
+    assert truth["trace_ids"] == []
+    assert truth["actors"] == []
+    ips = {record["client"]["ip"] for record in audit_by_trace(audit).values()}
+    # Attackers use 203.0.113.128/25, which no benign actor has.
+    assert not any(ip.startswith("203.0.113.") and int(ip.rsplit(".", 1)[1]) >= 128
+                   for ip in ips)  # fmt: skip
+
+
+def test_scenario_attack_events_by_kind(scenarios) -> None:
+    expected_events = {
+        "spray": {"auth.login"},
+        "takeover": {"auth.login", "data.read"},
+        "escalation": {"auth.login", "authz.denied", "admin.change_role"},
+        "token_theft": {"data.read", "data.export"},
+        "export_spike": {"data.export"},
+        "stuffing": {"auth.login"},
+    }
+    for name, kinds in expected_events.items():
+        audit, truth = scenarios[name]
+        by_trace = audit_by_trace(audit)
+        found = {by_trace[trace]["event"] for trace in truth["trace_ids"] if trace in by_trace}
+        assert found == kinds, name
+
+
+def test_token_theft_uses_created_token(scenarios) -> None:
+    audit, truth = scenarios["token_theft"]
+    by_trace = audit_by_trace(audit)
+    stolen = [by_trace[trace] for trace in truth["trace_ids"] if trace in by_trace]
+    assert {record["security"]["token_id"] for record in stolen} == {truth["token_id"]}
+    created = [record for record in by_trace.values()
+               if record["event"] == "token.create"
+               and record["security"]["token_id"] == truth["token_id"]]  # fmt: skip
+    assert len(created) == 1
+    assert created[0]["client"]["ip"] not in {record["client"]["ip"] for record in stolen}
+
+
+def test_unknown_scenario_rejected(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="scenario"):
+        generate(tmp_path, scenario="no_such")

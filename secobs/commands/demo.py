@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from secobs.commands.base import emit_json, main
+from secobs.sample import SCENARIOS
+
+SCENARIO_NAMES = list(SCENARIOS)
 
 
 @main.command()
@@ -20,11 +23,18 @@ from secobs.commands.base import emit_json, main
     default=None,
     help="About this many audit events (default: the small demo size).",
 )
-def sample(out_dir: Path, seed: int, events: int | None) -> None:
+@click.option(
+    "--scenario",
+    type=click.Choice(SCENARIO_NAMES),
+    default="incident",
+    show_default=True,
+    help="Which labelled story to write; benign has no attack at all.",
+)
+def sample(out_dir: Path, seed: int, events: int | None, scenario: str) -> None:
     """Write the sample incident (audit NDJSON, request CSV, OTLP spans, ground truth) to OUT."""
     from secobs.sample import generate
 
-    files = generate(out_dir, seed=seed, events=events)
+    files = generate(out_dir, seed=seed, events=events, scenario=scenario)
     for table, count in files.counts.items():
         click.echo(f"{table}: {count}")
     click.echo(f"wrote {files.audit.parent}")
