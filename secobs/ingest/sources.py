@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from secobs.ingest import accesslogs
 from secobs.ingest.accesslogs import read_elb, read_envoy, read_nginx
 from secobs.ingest.cloudtrail import read_cloudtrail
+from secobs.ingest.cloudtrail_sql import read_cloudtrail_fast
 from secobs.ingest.entra import read_entra_signin
 from secobs.ingest.formats import Format, register
 from secobs.ingest.gcp import read_gcp_audit
@@ -29,6 +30,7 @@ from secobs.ingest.jaeger import read_jaeger
 from secobs.ingest.k8s import read_k8s_audit
 from secobs.ingest.ocsf import read_ocsf, read_ocsf_parquet
 from secobs.ingest.okta import read_okta
+from secobs.ingest.okta_sql import read_okta_fast
 from secobs.ingest.source import Sample
 from secobs.ingest.zipkin import read_zipkin
 
@@ -206,9 +208,10 @@ FORMATS = [
         "or CloudWatch Logs subscription envelopes",
         '{"Records":[{"eventTime":"2023-07-19T21:25:09Z","eventSource":"iam.amazonaws.com",'
         '"eventName":"CreateUser",...}]}',
-        read_cloudtrail,
+        read_cloudtrail_fast,
         is_cloudtrail,
         priority=30,
+        fallback=read_cloudtrail,
     ),
     Format(
         "okta",
@@ -216,9 +219,10 @@ FORMATS = [
         "Okta System Log: an API page (JSON array of LogEvents) or JSON lines",
         '{"published":"2024-04-02T19:17:37.621Z","eventType":"user.session.start",'
         '"actor":{...},"outcome":{"result":"FAILURE"},...}',
-        read_okta,
+        read_okta_fast,
         is_okta,
         priority=32,
+        fallback=read_okta,
     ),
     Format(
         "k8s-audit",
