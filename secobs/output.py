@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,6 +70,15 @@ def render_rows(
     return console.file.getvalue()
 
 
+# C0 and C1 control characters and DEL: printed as escapes so that telemetry cannot move the
+# cursor, set the terminal title or hide text on the responder's terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape_controls(text: str) -> str:
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def _cell(value: Any, max_width: int | None) -> str:
     if value is None:
         return ""
@@ -78,6 +88,7 @@ def _cell(value: Any, max_width: int | None) -> str:
         text = dumps(value)
     else:
         text = str(value)
+    text = _escape_controls(text)
     if max_width and len(text) > max_width:
         text = text[: max_width - 1] + "…"
     return text

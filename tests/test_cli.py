@@ -202,3 +202,58 @@ def test_demo_refuses_to_delete_other_folders(tmp_path):
     assert code == 2
     assert "not a secobs case" in err
     assert (folder / "notes.txt").exists()
+
+
+def test_terminal_controls_are_escaped(tmp_path):
+    hostile = "u-\x1b]0;owned\x07-\x9b31m"
+    path = write_lines(tmp_path / "a.ndjson", [audit_line(1, actor={"id": hostile})])
+    run("ingest", tmp_path / "case", path)
+    for fmt in ("table", "csv"):
+        code, out, _ = run(
+            "sql", tmp_path / "case", "SELECT actor_id FROM audit_events", "--format", fmt
+        )
+        assert code == 0
+        assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+        assert "\\x1b]0;owned\\x07" in out
+    code, out, _ = run(
+        "sql", tmp_path / "case", "SELECT actor_id FROM audit_events", "--format", "json"
+    )
+    assert json.loads(out) == [{"actor_id": hostile}]
+
+
+def test_json_errors_are_json(tmp_path):
+    empty = tmp_path / "not-a-case"
+    empty.mkdir()
+    code, out, err = run("chain", "seal", empty, "--json")
+    assert code == 2
+    assert "not a secobs case" in json.loads(out)["error"]
+    assert "not a secobs case" in err
+
+
+def test_missing_files_create_no_case(tmp_path):
+    code, _, err = run("ingest", tmp_path / "case", tmp_path / "missing.ndjson")
+    assert code == 2
+    assert "no readable file" in err
+    assert not (tmp_path / "case").exists()
+
+
+def test_unreadable_bytes_do_not_stop_a_folder(tmp_path, audit_file):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a-mac.csv").write_bytes(b"ts,request_id,latency_ms\r2024-01-01T00:00:00Z,r1,5\r")
+    (folder / "b-random.bin").write_bytes(bytes(range(256)) * 4)
+    (folder / "c-audit.ndjson").write_bytes(audit_file.read_bytes())
+    code, out, _ = run("ingest", tmp_path / "case", folder, "--json")
+    assert code == 2
+    files = {Path(item["path"]).name: item for item in json.loads(out)["files"]}
+    assert files["a-mac.csv"]["status"] == "loaded"
+    assert files["b-random.bin"]["status"] == "failed"
+    assert "binary bytes 00 01 02" in files["b-random.bin"]["error"]
+    assert files["c-audit.ndjson"]["loaded"] == 5
+
+
+def test_query_over_missing_view_says_what_to_run(tmp_path, audit_file):
+    run("ingest", tmp_path / "case", audit_file)
+    code, _, err = run("query", tmp_path / "case", "impossible_travel")
+    assert code == 2
+    assert "run `secobs detect CASE` first" in err

@@ -228,3 +228,41 @@ def test_case_from_an_older_schema_still_opens(tmp_path, monkeypatch):
     monkeypatch.undo()
     con = Case.open(tmp_path / "case").connect()
     assert con.execute("SELECT actor_id, geo_city FROM audit_events").fetchall() == [("u-1", None)]
+
+
+def test_client_addresses_are_normalised(tmp_path):
+    lines = [
+        json.dumps(event(1, client={"ip": "::ffff:8.8.8.8"})),
+        json.dumps(event(2, client={"ip": "2001:DB8:0::1"})),
+        json.dumps(event(3, client={"ip": "not-an-ip"})),
+        json.dumps(event(4, client={"ip": "198.51.100.4"})),
+    ]
+    ingest(tmp_path / "case", [write_lines(tmp_path / "a.ndjson", lines)])
+    con = Case.open(tmp_path / "case").connect()
+    rows = con.execute(
+        "SELECT client_ip, source_host, source_kind FROM audit_events ORDER BY ts"
+    ).fetchall()
+    assert rows == [
+        ("8.8.8.8", None, "ip"),
+        ("2001:db8::1", None, "ip"),
+        (None, "not-an-ip", "invalid"),
+        ("198.51.100.4", None, "ip"),
+    ]
+
+
+def test_request_addresses_are_normalised(tmp_path):
+    path = write_lines(
+        tmp_path / "r.csv",
+        [
+            "ts,request_id,client_ip,latency_ms",
+            "2026-02-23T10:00:00Z,r1,::FFFF:1.1.1.1,5",
+            "2026-02-23T10:00:01Z,r2,-,5",
+            "2026-02-23T10:00:02Z,r3,gateway.internal,5",
+        ],
+    )
+    ingest(tmp_path / "case", [path])
+    con = Case.open(tmp_path / "case").connect()
+    rows = con.execute(
+        "SELECT request_id, client_ip, client_ip_raw FROM request_metrics ORDER BY ts"
+    ).fetchall()
+    assert rows == [("r1", "1.1.1.1", None), ("r2", None, None), ("r3", None, "gateway.internal")]

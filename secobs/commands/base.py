@@ -19,19 +19,40 @@ from secobs.output import dumps, render_rows
 
 EXIT_FINDING = 1
 EXIT_USAGE = 2
+# The shell convention for a program stopped by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 FORMAT_CHOICE = click.Choice(["table", "csv", "json"])
 
 
 class SecobsGroup(click.Group):
-    """Turn library errors into one message on stderr and the contract's exit status."""
+    """Turn library errors into one message on stderr and the contract's exit status.
+
+    With --json, the error is also printed on stdout as one object, {"error": ...}, so a
+    script that parses stdout always gets JSON.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
+        wants_json = "--json" in _command_args(ctx)  # read now: Group.invoke clears them
         try:
             return super().invoke(ctx)
         except SecobsError as error:
             click.echo(f"error: {error}", err=True)
+            if wants_json:
+                click.echo(dumps({"error": str(error), "exit_code": error.exit_code}))
             sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def _command_args(ctx: click.Context) -> list[str]:
+    """Return the arguments after the group's own options (the subcommand and its options)."""
+    # Click 8.2 renamed protected_args to _protected_args; read whichever this version has.
+    protected = getattr(ctx, "_protected_args", None)
+    if protected is None:
+        protected = getattr(ctx, "protected_args", [])
+    return [*protected, *ctx.args]
 
 
 @click.group(cls=SecobsGroup)

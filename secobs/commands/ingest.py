@@ -57,7 +57,7 @@ def ingest(
     else:
         for item in result.files:
             if item.status == "failed":
-                click.echo(f"failed    {item.path}: {item.error}", err=True)
+                click.echo(f"failed    {item.error}", err=True)
                 continue
             state = "skipped" if item.status == "already_ingested" else "loaded"
             click.echo(

@@ -95,8 +95,12 @@ def ingest(
     already in the manifest is skipped, so ingesting twice adds nothing. `column_map` maps
     canonical columns to source fields for the formats that accept one.
     """
-    case = Case.open(case_dir, create=True)
+    paths = [Path(path) for path in paths]
     chosen = get_format(format) if format else None
+    if not any(path.is_file() for path in paths):
+        missing = ", ".join(str(path) for path in paths[:5])
+        raise InputError(f"no readable file among the paths given ({missing}); nothing to ingest")
+    case = Case.open(case_dir, create=True)
     result = IngestResult(case=str(case.root))
     known = {path.stem for path in case.manifest_dir.glob("*.parquet")}
     for raw_path in paths:
@@ -107,7 +111,13 @@ def ingest(
         except InputError as error:
             file_result.status = "failed"
             file_result.error = str(error)
-            log.warning("ingest failed: %s", error)
+            log.info("ingest failed: %s", error)
+        except Exception as error:  # a reader bug must not stop the other files
+            file_result.status = "failed"
+            file_result.error = (
+                f"{path}: reading failed unexpectedly ({type(error).__name__}: {error})"
+            )
+            log.exception("ingest of %s failed unexpectedly", path)
         result.files.append(file_result)
         if on_file is not None:
             on_file(file_result)

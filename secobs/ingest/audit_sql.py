@@ -25,6 +25,8 @@ from secobs.ingest.records import ArrowBatch, ReaderOutput
 
 BATCH_ROWS = 20_000
 MAX_LINE_BYTES = 8 * 1024 * 1024
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+CANONICAL_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
 RFC3339 = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?"
 
 # Every audit.v1 field with the JSON types it may have (NULL: JSON null or absent). A line whose
@@ -111,6 +113,9 @@ def build_sql() -> str:
         "v.event <> ''",
         "(v.request.trace_id IS NULL OR regexp_full_match(v.request.trace_id, '[0-9a-f]{32}'))",
         "(v.request.span_id IS NULL OR regexp_full_match(v.request.span_id, '[0-9a-f]{16}'))",
+        # Only a canonical dotted IPv4 address is mapped here; every other address (IPv6,
+        # mapped IPv4, host names) is normalised by the Python reader.
+        f"(v.client.ip IS NULL OR regexp_full_match(v.client.ip, {_sql_string(CANONICAL_IPV4)}))",
         "(v.security.risk_score IS NULL OR v.security.risk_score BETWEEN 0 AND 100)",
         # Every element of roles and signals must be a JSON string (JSON null counts as not).
         "len([x FOR x IN coalesce(v.actor.roles, []) "
@@ -141,6 +146,7 @@ def build_sql() -> str:
         "tenant_id": "v.actor.tenant_id",
         "roles": "[x ->> '$' FOR x IN v.actor.roles]",
         "client_ip": "v.client.ip",
+        "source_kind": "CASE WHEN v.client.ip IS NOT NULL THEN 'ip' END",
         "user_agent": "v.client.ua",
         "geo_country": "v.client.geo.country",
         "geo_region": "v.client.geo.region",

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from secobs import ids
+from secobs.ingest.auditmap import classify_source
 from secobs.ingest.records import (
     FieldError,
     ReaderOutput,
@@ -77,6 +78,7 @@ def map_event(event: Any) -> dict[str, Any]:
     except ValueError as error:
         raise FieldError(f"request: {error}") from None
 
+    client_ip, source_host, source_kind = classify_source(optional_str(client, "ip", "client.ip"))
     return {
         "ts": ts,
         "schema": SCHEMA,
@@ -97,7 +99,9 @@ def map_event(event: Any) -> dict[str, Any]:
         "actor_id": optional_str(actor, "id", "actor.id"),
         "tenant_id": optional_str(actor, "tenant_id", "actor.tenant_id"),
         "roles": optional_strings(actor, "roles", "actor.roles"),
-        "client_ip": optional_str(client, "ip", "client.ip"),
+        "client_ip": client_ip,
+        "source_host": source_host,
+        "source_kind": source_kind,
         "user_agent": optional_str(client, "ua", "client.ua"),
         "geo_country": optional_str(geo, "country", "client.geo.country"),
         "geo_region": optional_str(geo, "region", "client.geo.region"),

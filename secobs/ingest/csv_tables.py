@@ -16,6 +16,7 @@ from typing import Any
 from secobs import ids
 from secobs.errors import InputError
 from secobs.ingest.records import FieldError, ReaderOutput, Rejected, Row
+from secobs.netaddr import normalize_ip
 from secobs.timeutil import parse_timestamp
 
 # CSV fields may hold long user agents or JSON; the csv module's default limit is 128 KiB.
@@ -159,6 +160,13 @@ def _unparse(cells: list[str]) -> str:
 
 
 def _finish_request(values: dict[str, Any]) -> None:
+    address = values.get("client_ip")
+    if address is not None and address.strip().lower() in ("-", "null", "none"):
+        values["client_ip"] = None  # placeholders that exports write for "no address"
+    elif address is not None:
+        values["client_ip"] = normalize_ip(address)
+        if values["client_ip"] is None:
+            values["client_ip_raw"] = address
     latency = values.get("latency_ms")
     if latency is not None and latency < 0:
         raise FieldError(f"column latency_ms: expected a duration of 0 or more, got {latency}")

@@ -7,6 +7,8 @@ formats (an OTLP document) come before general ones (any CSV with canonical colu
 
 from __future__ import annotations
 
+import csv
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from secobs.ingest.csv_tables import read_requests_csv, read_spans_csv
 from secobs.ingest.otlp import read_otlp
 from secobs.ingest.records import ReaderOutput
 from secobs.ingest.source import Sample
+
+log = logging.getLogger("secobs")
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,27 @@ def get_format(name: str) -> Format:
         raise InputError(f"unknown format {name!r}; known formats: {known}") from None
 
 
+def _describe_start(head: bytes) -> str:
+    """Show how a file starts: its first characters, or its first bytes in hex if binary."""
+    start = head.lstrip()[:60]
+    try:
+        text = start.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or any(ord(c) < 32 and c not in "\t\r\n" for c in text):
+        return f"binary bytes {start[:16].hex(' ')}"
+    return repr(text.splitlines()[0] if text.strip() else text)
+
+
+def _sniff(fmt: Format, sample: Sample) -> bool:
+    """Run one format's sniff test; a test that fails on odd bytes means "not this format"."""
+    try:
+        return bool(fmt.sniff(sample))
+    except (ValueError, TypeError, UnicodeError, csv.Error) as error:
+        log.debug("sniff test of %s failed on %s: %s", fmt.name, sample.path, error)
+        return False
+
+
 def detect_format(path: Path) -> Format:
     """Detect a file's format from its first bytes, or raise InputError saying what was seen."""
     sample = Sample.read(path)
@@ -138,11 +163,10 @@ def detect_format(path: Path) -> Format:
                 path=str(path),
             )
     for fmt in sorted(FORMATS.values(), key=lambda candidate: candidate.priority):
-        if fmt.sniff is not None and fmt.sniff(sample):
+        if fmt.sniff is not None and _sniff(fmt, sample):
             return fmt
-    seen = sample.text.strip()[:80].splitlines()[0]
     raise InputError(
-        f"unrecognised format (starts with {seen!r}); name one with --format "
+        f"unrecognised format (starts with {_describe_start(sample.head)}); name one with --format "
         f"({', '.join(sorted(FORMATS))})",
         path=str(path),
     )

@@ -67,5 +67,11 @@ class Sample:
 
     @cached_property
     def csv_header(self) -> list[str]:
+        """The first line read as a CSV header, or [] when it is not one."""
         line = self.first_line.decode("utf-8", errors="replace")
-        return [name.strip() for name in next(csv.reader([line]), [])]
+        # A bare carriage return ends a record for the csv module; split on it first.
+        line = line.split("\r", 1)[0]
+        try:
+            return [name.strip() for name in next(csv.reader([line]), [])]
+        except csv.Error:
+            return []

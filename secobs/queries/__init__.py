@@ -83,7 +83,7 @@ class Query:
         try:
             return con.execute(self.sql, bound)
         except duckdb.Error as error:
-            raise QueryError(f"failed: {error}", query=self.name) from error
+            raise QueryError(_explain(error), query=self.name) from error
 
     def frame(self, con: duckdb.DuckDBPyConnection, **values: Any) -> pl.DataFrame:
         """Execute the query with bound parameters and return the rows as a polars DataFrame."""
@@ -91,7 +91,21 @@ class Query:
         try:
             return con.sql(self.sql, params=bound).pl()
         except duckdb.Error as error:
-            raise QueryError(f"failed: {error}", query=self.name) from error
+            raise QueryError(_explain(error), query=self.name) from error
+
+
+# Views that `secobs detect` creates; queries over them fail until it has run once.
+DERIVED_VIEWS = ("alerts", "risk", "login_pairs", "audit_enriched", "spans_enriched")
+
+
+def _explain(error: duckdb.Error) -> str:
+    """Turn a DuckDB error into a message that says what to do next where we know it."""
+    message = str(error).splitlines()[0]
+    if isinstance(error, duckdb.CatalogException):
+        for view in DERIVED_VIEWS:
+            if f"with name {view} does not exist" in message:
+                return f"this case has no {view} view yet; run `secobs detect CASE` first"
+    return f"failed: {message}"
 
 
 def convert(value: Any, type_name: str, name: str, query: str | None = None) -> Any:
