@@ -12,6 +12,7 @@ from secobs.commands import (  # noqa: F401  (registers commands)
     detect,
     ingest,
     query,
+    report,
     scan,
     schema,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import altair as alt
 import polars as pl
@@ -277,3 +277,180 @@ def test_svg_escapes_script_tag_in_title():
 )
 def test_is_failure(outcome, expected):
     assert charts.is_failure(outcome) is expected
+
+
+# --- Playbook and postmortem charts -------------------------------------------------------------
+
+
+def spans_frame() -> pl.DataFrame:
+    start = datetime(2026, 2, 24, 8, 0, tzinfo=UTC)
+    return pl.DataFrame(
+        {
+            "trace_id": ["a" * 32] * 3,
+            "span_id": ["1" * 16, "2" * 16, "3" * 16],
+            "parent_span_id": [None, "1" * 16, "2" * 16],
+            "service": ["gateway", "export-worker", "storage"],
+            "name": ["GET /v1/export", SCRIPT_TAG, "read"],
+            "start_ts": [start, start + timedelta(milliseconds=5), start + timedelta(seconds=1)],
+            "duration_ms": [1500.0, 900.0, None],
+            "depth": [0, 1, 2],
+            "is_export": [True, True, False],
+        }
+    )
+
+
+def test_span_waterfall_offsets_and_order():
+    spec = charts.span_waterfall_chart(spans_frame()).to_dict()
+
+    rows = spec["data"]["values"]
+    assert [row["offset_ms"] for row in rows] == [0.0, 5.0, 1000.0]
+    assert [row["end_ms"] for row in rows] == [1500.0, 905.0, 1000.0]
+    assert rows[2]["row_label"] == "· · read [333333]"
+    assert [row["export"] for row in rows] == ["data export", "data export", "other"]
+    assert spec["encoding"]["y"]["sort"] is None
+
+
+def test_travel_legs_speed():
+    frame = pl.DataFrame(
+        {
+            "ts": [
+                datetime(2026, 2, 24, 8, 0, tzinfo=UTC),
+                datetime(2026, 2, 24, 9, 0, tzinfo=UTC),
+                datetime(2026, 2, 24, 9, 0, tzinfo=UTC),
+            ],
+            "actor_id": ["a", "a", "a"],
+            # Equator, then 10 degrees east (about 1,112 km), then the same place.
+            "lat": [0.0, 0.0, 0.0],
+            "lon": [0.0, 10.0, 10.0],
+        }
+    )
+    legs = charts.travel_legs(frame)
+
+    assert legs.height == 2
+    assert legs["distance_km"][0] == pytest.approx(1111.95, abs=0.5)
+    assert legs["speed_kmh"][0] == pytest.approx(1111.95, abs=0.5)
+    assert legs["impossible"].to_list() == [True, False]
+    assert legs["elapsed_s"][1] == 0.0
+    assert legs["speed_kmh"][1] == 0.0
+
+
+def test_login_map_is_offline_and_escaped(tmp_path):
+    frame = pl.DataFrame(
+        {
+            "ts": [
+                datetime(2026, 2, 24, 8, 0, tzinfo=UTC),
+                datetime(2026, 2, 24, 8, 10, tzinfo=UTC),
+            ],
+            "actor_id": [SCRIPT_TAG, SCRIPT_TAG],
+            "result": ["success", "failure"],
+            "geo_city": ["Munich", "Singapore"],
+            "geo_country": ["DE", "SG"],
+            "lat": [48.1351, 1.3521],
+            "lon": [11.582, 103.8198],
+        }
+    )
+    chart = charts.login_map_chart(frame)
+    spec = chart.to_dict()
+
+    assert spec["projection"]["type"] == "equalEarth"
+    assert {"sphere": True} in [layer.get("data") for layer in spec["layer"]]
+    legs = spec["layer"][2]["data"]["values"]
+    assert [leg["travel"] for leg in legs] == ["impossible"]
+    svg = charts.to_svg(chart)
+    assert "<script" not in svg
+    html = charts.save(chart, tmp_path / "map.html").read_text()
+    assert SCRIPT_TAG not in html
+
+
+def test_detection_timeline_rows_and_colours():
+    frame = pl.DataFrame(
+        {
+            "detection": ["password_spray", "token_new_ip"],
+            "severity": ["high", "custom"],
+            "window_start": [datetime(2026, 2, 24, 3, tzinfo=UTC)] * 2,
+            "window_end": [datetime(2026, 2, 24, 3, 30, tzinfo=UTC)] * 2,
+            "client_ip": ["203.0.113.148", None],
+        }
+    )
+    spec = charts.detection_timeline_chart(frame).to_dict()
+    colour = spec["layer"][0]["encoding"]["color"]["scale"]
+
+    assert colour["domain"] == ["high", "custom"]
+    assert colour["range"] == [charts.SEVERITY_COLOURS["high"], charts.OTHER_COLOUR]
+    by_ip = charts.detection_timeline_chart(frame, row="client_ip").to_dict()
+    rows = (
+        by_ip["layer"][0]["data"]["values"]
+        if "data" in by_ip["layer"][0]
+        else by_ip["data"]["values"]
+    )
+    assert sorted(row["client_ip"] for row in rows) == ["(none)", "203.0.113.148"]
+
+
+def test_baseline_zscore_flags_buckets():
+    frame = pl.DataFrame(
+        {
+            "window_start": [datetime(2026, 2, 24, hour, tzinfo=UTC) for hour in range(3)],
+            "z_score": [0.5, 4.0, 5.0],
+            "metric": ["auth_failure"] * 3,
+            "event_count": [3, 20, 5],
+        }
+    )
+    spec = charts.baseline_zscore_chart(frame, threshold=3, min_count=10).to_dict()
+
+    rows = (
+        spec["layer"][0]["data"]["values"] if "data" in spec["layer"][0] else spec["data"]["values"]
+    )
+    assert [row["flagged"] for row in rows] == ["normal", "anomaly", "normal"]
+    assert spec["title"]["subtitle"] == "1 of 3 buckets flagged"
+
+
+def test_binned_timeline_over_limit():
+    start = datetime(2026, 2, 24, tzinfo=UTC)
+    count = charts.MAX_TIMELINE_POINTS + 1
+    frame = pl.DataFrame(
+        {
+            "ts": [start + timedelta(seconds=30 * index) for index in range(count)],
+            "source": ["audit"] * count,
+            "outcome": ["failure" if index % 2 else "success" for index in range(count)],
+        }
+    )
+    spec = charts.actor_timeline_chart(frame).to_dict()
+
+    rows = spec["data"]["values"]
+    assert sum(row["rows"] for row in rows) == count
+    # 2001 rows 30 s apart span 1000 minutes: 5-minute bins keep it under 240 bins.
+    assert "in 5 minutes bins" in spec["title"]["subtitle"]
+    assert {row["failed"] for row in rows} == {"success", "failure"}
+
+
+def test_custom_chart_types_and_marks():
+    frame = pl.DataFrame(
+        {"ts": [datetime(2026, 2, 24, tzinfo=UTC)], "n": [3], "event": ["auth.login"]}
+    )
+    spec = charts.custom_chart(frame, x="ts", y="n", color="event", mark="line").to_dict()
+
+    assert spec["mark"]["type"] == "line"
+    assert [spec["encoding"][key]["type"] for key in ("x", "y", "color")] == [
+        "temporal",
+        "quantitative",
+        "nominal",
+    ]
+    with pytest.raises(UsageError, match="invalid mark"):
+        charts.custom_chart(frame, x="ts", mark="pie")
+    with pytest.raises(UsageError, match="lacks column"):
+        charts.custom_chart(frame, x="nope")
+
+
+def test_locate_logins_prefers_event_coordinates():
+    frame = pl.DataFrame(
+        {
+            "geo_country": ["DE", "SG", "XX"],
+            "geo_city": ["Munich", "Singapore", "Nowhere"],
+            "geo_lat": [10.0, None, None],
+            "geo_lon": [20.0, None, None],
+        }
+    )
+    located = charts.locate_logins(frame)
+
+    assert located["lat"].to_list() == [10.0, 1.3521, None]
+    assert located["lon"].to_list() == [20.0, 103.8198, None]

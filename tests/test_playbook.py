@@ -105,7 +105,7 @@ def test_playbook_default_window_is_whole_activity(case_dir):
     # bob: two audit events and two requests.
     assert set(playbook.timeline["request_id"]) == {"r-b1", "r-b2"}
     assert playbook.timeline.height == 4
-    assert set(playbook.charts) == {"timeline", "latency_risk"}
+    assert set(playbook.charts) == {"timeline", "latency_risk", "login_map"}
 
 
 def test_playbook_risky_logins_use_thresholds(case_dir):
@@ -196,7 +196,8 @@ def test_output_shows_charts_as_svg(case_dir):
     playbook = AccountTakeoverPlaybook(case_dir)
 
     kinds = [next(iter(output["data"])) for output in playbook.output.outputs]
-    assert kinds == ["text/html", "image/svg+xml", "image/svg+xml"]
+    # Summary, three charts (timeline, latency versus risk, login map), then the tables.
+    assert kinds == ["text/html", *["image/svg+xml"] * 3, "text/html", "text/html"]
 
 
 def test_widget_holds_pickers_and_output(case_dir):
@@ -205,7 +206,8 @@ def test_widget_holds_pickers_and_output(case_dir):
 
     assert box.children[0] is playbook.actor_picker
     assert box.children[1].children == (playbook.start_picker, playbook.end_picker)
-    assert box.children[2] is playbook.output
+    assert box.children[2].children == (playbook.export_button, playbook.status)
+    assert box.children[3] is playbook.output
 
 
 def test_export_writes_png_and_svg(case_dir, tmp_path):
@@ -215,6 +217,8 @@ def test_export_writes_png_and_svg(case_dir, tmp_path):
     assert sorted(path.name for path in paths) == [
         "latency_risk.png",
         "latency_risk.svg",
+        "login_map.png",
+        "login_map.svg",
         "timeline.png",
         "timeline.svg",
     ]
@@ -244,3 +248,35 @@ def test_case_without_audit_events(tmp_path):
     assert playbook.timeline is None
     assert set(playbook.charts) == {"latency_risk"}
     assert summary_html(playbook).startswith("No actor to follow")
+
+
+def test_export_button_writes_to_reports(tmp_path):
+    source = write_lines(tmp_path / "audit.ndjson", AUDIT_LINES)
+    ingest(tmp_path / "case", [source])
+    playbook = AccountTakeoverPlaybook(tmp_path / "case")
+    playbook.export_button.click()
+
+    folder = tmp_path / "case" / "reports" / "account_takeover"
+    assert sorted(path.name for path in playbook.exported) == sorted(
+        path.name for path in folder.iterdir()
+    )
+    assert len(playbook.exported) == 6
+    assert "Saved 6 files" in playbook.status.value
+
+
+def test_export_button_reports_failure(case_dir):
+    playbook = AccountTakeoverPlaybook(case_dir)
+    playbook.end_picker.value = "bad"
+    playbook.export_button.click()
+
+    assert playbook.exported == []
+    assert playbook.status.value.startswith("<span>Export failed: no charts to export")
+
+
+def test_logins_without_coordinates_are_skipped(case_dir):
+    # The tiny case's logins name a country but no city, so none can be placed on the map.
+    playbook = AccountTakeoverPlaybook(case_dir, actor_id="bob")
+
+    assert playbook.logins.height == 1
+    assert playbook.logins["lat"].to_list() == [None]
+    assert playbook.legs.height == 0
