@@ -13,6 +13,7 @@ import html
 import json
 import logging
 import math
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -462,13 +463,31 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+# Characters that XML 1.0 forbids (all C0 controls but tab, newline and carriage return) and
+# the other control characters a terminal acts on. Telemetry may contain them; SVG cannot.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _escape_controls(node: Any) -> Any:
+    """Replace control characters in every string of a spec with visible escapes (\\x1b)."""
+    if isinstance(node, str):
+        if _CONTROL_CHARACTERS.search(node) is None:
+            return node
+        return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", node)
+    if isinstance(node, dict):
+        return {key: _escape_controls(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_escape_controls(item) for item in node]
+    return node
+
+
 def _offline_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
     """Return the chart's Vega-Lite spec, or raise UsageError if it would load data from a URL.
 
     The spec is not validated against the Vega-Lite schema here: that takes about 0.1 s per
     chart, and the test suite validates every chart this module draws.
     """
-    spec = chart.to_dict(validate=False)
+    spec = _escape_controls(chart.to_dict(validate=False))
     url = _find_data_url(spec)
     if url is not None:
         raise UsageError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.dom.minidom
 from datetime import UTC, datetime, timedelta
 
 import altair as alt
@@ -454,3 +455,23 @@ def test_locate_logins_prefers_event_coordinates():
 
     assert located["lat"].to_list() == [10.0, 1.3521, None]
     assert located["lon"].to_list() == [20.0, 103.8198, None]
+
+
+def test_control_characters_do_not_break_exports(tmp_path):
+    """Telemetry with ESC or BEL in a route still exports as valid SVG and as PNG."""
+    frame = pl.DataFrame(
+        {
+            "ts": [datetime(2026, 1, 1, tzinfo=UTC)],
+            "source": ["audit"],
+            "activity": ["login\x1b[31m"],
+            "outcome": ["success"],
+            "route": ["/v1/\x1b]0;title\x07"],
+            "client_ip": ["198.51.100.1"],
+            "risk_score": [5],
+        }
+    )
+    chart = charts.actor_timeline_chart(frame)
+    svg = charts.save(chart, tmp_path / "t.svg").read_text()
+    xml.dom.minidom.parseString(svg)
+    assert "\x1b" not in svg
+    assert charts.save(chart, tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
