@@ -16,7 +16,8 @@ A chain file is NDJSON. Each record is the event's fields plus ``prev_hash`` and
 level, and the event is the record without those two fields. A case seal
 (``chain-seal.json`` and ``chain-seal.parquet`` in the case's evidence folder) stores the digest
 and chain hash of every event, so a later check can name the event that was modified, deleted,
-inserted, reordered or cut off.
+inserted, reordered or cut off. The seal also stores the RFC 9162 Merkle root over the chain
+hashes (secobs.merkle), which signed checkpoints and inclusion proofs refer to.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from typing import Any, BinaryIO, Generic, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import rfc8785
 
+from secobs import jcs as jcs_form
+from secobs import merkle
 from secobs.errors import CaseError, InputError, UsageError
 
 logger = logging.getLogger("secobs")
@@ -53,6 +55,8 @@ SEAL_JSON = "chain-seal.json"
 SEAL_PARQUET = "chain-seal.parquet"
 SEAL_FORMAT = "secobs.chain-seal"
 SEAL_VERSION = 1
+# Merkle leaf data of a sealed record: the 32 raw bytes of its chain hash.
+MERKLE_LEAF = "chain_hash"
 
 # Number of recent record hashes kept while verifying a file. They identify replayed copies of
 # earlier records and runs of inserted records that are chained to an earlier record.
@@ -88,6 +92,9 @@ class Verification:
     ``records`` counts the records read before verification stopped, including the record at
     which it stopped. ``head_hash`` is the chain hash of the last record that verified before
     ``first_bad``, which is the whole chain when ``valid`` is true and None when no record did.
+    ``source`` is where record ``first_bad`` comes from: a chain file and line, or for a case
+    the audit source file and record number. ``checkpoint`` summarises the signed checkpoint
+    that the result was compared with, if any.
     """
 
     valid: bool
@@ -97,10 +104,12 @@ class Verification:
     mode: str
     detail: str | None
     head_hash: str | None
+    source: str | None = None
+    checkpoint: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Return the result as a JSON-ready dict."""
-        return {
+        """Return the result as a JSON-ready dict; ``source`` and ``checkpoint`` only when set."""
+        result = {
             "valid": self.valid,
             "records": self.records,
             "first_bad": self.first_bad,
@@ -109,16 +118,29 @@ class Verification:
             "detail": self.detail,
             "head_hash": self.head_hash,
         }
+        if self.source is not None:
+            result["source"] = self.source
+        if self.checkpoint is not None:
+            result["checkpoint"] = self.checkpoint
+        return result
 
 
 @dataclass(frozen=True)
 class Seal:
-    """A written case seal: record count, chain head, mode and the path of chain-seal.json."""
+    """A written case seal: record count, chain head, mode, path of chain-seal.json, Merkle root.
+
+    ``merkle_root`` is the RFC 9162 root (hex) over the records' chain hashes, see
+    secobs.merkle. ``checkpoint`` is the path of the signed checkpoint written with the seal,
+    if any.
+    """
 
     records: int
     head_hash: str | None
     mode: str
     path: Path
+    merkle_root: str | None = None
+    sealed_at: str | None = None
+    checkpoint: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the seal summary as a JSON-ready dict."""
@@ -127,6 +149,9 @@ class Seal:
             "head_hash": self.head_hash,
             "mode": self.mode,
             "path": str(self.path),
+            "merkle_root": self.merkle_root,
+            "sealed_at": self.sealed_at,
+            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
         }
 
 
@@ -186,10 +211,15 @@ def hash_event(prev_hash: str, event: Event, mode: str = "jcs") -> str:
 def _canonical(event: Event, mode: str, separators: str = "compact") -> bytes:
     """Serialise an event in the mode's canonical form, or raise _UnrepresentableEvent."""
     if mode == "jcs":
+        # The fast path declines every float that _reject_unsafe_integral_floats looks for,
+        # because orjson writes them with an exponent or a ".0" ending.
+        fast = jcs_form.canonicalize_fast(event, floats_checked=False)
+        if fast is not None:
+            return fast
         try:
             _reject_unsafe_integral_floats(event)
-            return rfc8785.dumps(event)
-        except (rfc8785.CanonicalizationError, RecursionError) as exc:
+            return jcs_form.canonicalize_reference(event)
+        except jcs_form.CanonicalizationError as exc:
             raise _UnrepresentableEvent(str(exc)) from None
     try:
         text = json.dumps(event, sort_keys=True, separators=_SEED_SEPARATORS[separators])
@@ -209,7 +239,7 @@ def _reject_unsafe_integral_floats(value: object) -> None:
     """
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer() and _MAX_SAFE_INTEGER < abs(value) < 1e21:
-            raise rfc8785.CanonicalizationError(
+            raise jcs_form.CanonicalizationError(
                 f"{value!r} is written as an integer outside ±(2**53 - 1), which I-JSON forbids"
             )
     elif isinstance(value, dict):
@@ -240,9 +270,13 @@ class _Hasher:
         self.mode = mode
         self.separators: str | None = None
 
-    def matches(self, prev_hash: str, event: Event, stated_hash: str) -> bool:
+    def matches(
+        self, prev_hash: str, event: Event, stated_hash: str, canonical: bytes | None = None
+    ) -> bool:
         if self.mode == "jcs":
-            return _chain_hash(prev_hash, _canonical(event, "jcs")) == stated_hash
+            if canonical is None:
+                canonical = _canonical(event, "jcs")
+            return _chain_hash(prev_hash, canonical) == stated_hash
         if self.separators is not None:
             canonical = _canonical(event, "seed", self.separators)
             return _chain_hash(prev_hash, canonical) == stated_hash
@@ -278,6 +312,7 @@ class _Record:
     prev_hash: str | None = None
     hash: str | None = None
     error: str | None = None
+    canonical: bytes | None = None
 
 
 def _to_record(index: int, where: str, value: object) -> _Record:
@@ -290,15 +325,18 @@ def _to_record(index: int, where: str, value: object) -> _Record:
         if not _HEX_DIGEST.fullmatch(stated):
             error = f"has a {field!r} that is not 64 lower-case hex characters"
             return _Record(index, where, error=error)
-    event = {key: item for key, item in value.items() if key not in CHAIN_FIELDS}
+    event = dict(value)
+    del event["prev_hash"], event["hash"]
     return _Record(index, where, event, value["prev_hash"], value["hash"])
 
 
-def _read_chain_lines(handle: BinaryIO) -> Iterator[_Record]:
+def _read_chain_lines(handle: BinaryIO, mode: str) -> Iterator[_Record]:
     """Parse NDJSON chain records one line at a time, skipping blank lines.
 
     Lines are split on LF only, as NDJSON requires, so a U+2028 inside a string stays in its
-    record. Numbers go through the standard json module, which keeps floats and integers exact.
+    record. Numbers go through the standard json module, which keeps floats and integers
+    exact, unless the jcs fast path applies (see _read_jcs_fast). Mode ``hashes`` reads only
+    the chain fields and leaves ``canonical`` unset.
     """
     index = 0
     for line_number, raw in enumerate(handle, start=1):
@@ -307,6 +345,18 @@ def _read_chain_lines(handle: BinaryIO) -> Iterator[_Record]:
         if not raw.strip():
             continue
         where = f"line {line_number}"
+        if mode == "hashes":
+            record = _read_hashes(index, where, raw)
+            if record is not None:
+                yield record
+                index += 1
+                continue
+        if mode == "jcs":
+            record = _read_jcs_fast(index, where, raw)
+            if record is not None:
+                yield record
+                index += 1
+                continue
         try:
             value = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
@@ -316,6 +366,33 @@ def _read_chain_lines(handle: BinaryIO) -> Iterator[_Record]:
         else:
             yield _to_record(index, where, value)
         index += 1
+
+
+def _read_hashes(index: int, where: str, raw: bytes) -> _Record | None:
+    """Parse a record for its chain fields only, or return None to read it with json."""
+    try:
+        return _to_record(index, where, jcs_form.loads_fast(raw))
+    except ValueError:
+        return None
+
+
+def _read_jcs_fast(index: int, where: str, raw: bytes) -> _Record | None:
+    """Parse a record with orjson and canonicalise its event, or return None to read it slowly.
+
+    The canonical bytes are kept only when jcs.canonicalize_fast vouches for them, which rules
+    out the integers that orjson would have read as rounded floats.
+    """
+    try:
+        value = jcs_form.loads_fast(raw)
+    except ValueError:
+        return None
+    record = _to_record(index, where, value)
+    if record.error is not None:
+        return None
+    canonical = jcs_form.canonicalize_fast(record.event, floats_checked=True)
+    if canonical is None:
+        return None
+    return _Record(index, where, record.event, record.prev_hash, record.hash, None, canonical)
 
 
 class _Lookahead(Generic[_T]):
@@ -353,12 +430,22 @@ class _RecentHashes:
         self._limit = limit
         self._order: deque[str] = deque()
         self._by_hash: dict[str, tuple[int, str]] = {GENESIS_HASH: (-1, "genesis")}
+        self._last_index = -1
 
     def add(self, record: _Record) -> None:
         self._by_hash[record.hash] = (record.index, record.where)
         self._order.append(record.hash)
+        self._last_index = record.index
         if len(self._order) > self._limit:
             self._by_hash.pop(self._order.popleft(), None)
+
+    def where_of(self, index: int) -> str | None:
+        """Return the position of a recent record by index, or None when it is not kept."""
+        offset = index - (self._last_index - len(self._order) + 1)
+        if not 0 <= offset < len(self._order):
+            return None
+        found = self._by_hash.get(self._order[offset])
+        return found[1] if found is not None and found[0] == index else None
 
     def find(self, chain_hash: str) -> tuple[int, str] | None:
         return self._by_hash.get(chain_hash)
@@ -371,9 +458,10 @@ def verify_file(path: str | os.PathLike[str], mode: str = "jcs") -> Verification
     """Verify an NDJSON chain file, streaming it line by line.
 
     A truncated tail cannot be seen from the file alone: a chain cut after any record is still
-    a valid chain. Compare ``head_hash`` with a value recorded elsewhere, or verify a case seal,
-    to detect it. Blank lines are skipped. ``first_bad`` is a 0-based record index and
-    ``detail`` names the file line.
+    a valid chain. Compare ``head_hash`` with a value recorded elsewhere, verify a case seal,
+    or compare with a signed checkpoint (secobs.evidence.verify) to detect it. Blank lines are
+    skipped. ``first_bad`` is a 0-based record index, and ``detail`` and ``source`` name the
+    file line.
     """
     _check_mode(mode)
     path = Path(path)
@@ -386,7 +474,7 @@ def verify_file(path: str | os.PathLike[str], mode: str = "jcs") -> Verification
     except OSError as exc:
         raise InputError(f"cannot read chain file: {exc.strerror}", path=str(path)) from None
     with handle:
-        return _verify_stream(_read_chain_lines(handle), mode)
+        return _verify_stream(_read_chain_lines(handle, mode), mode, f"{path}, ")
 
 
 def verify_records(records: Iterable[dict[str, Any]], mode: str = "jcs") -> Verification:
@@ -401,7 +489,7 @@ def verify_records(records: Iterable[dict[str, Any]], mode: str = "jcs") -> Veri
     return _verify_stream(parsed, mode)
 
 
-def _verify_stream(records: Iterable[_Record], mode: str) -> Verification:
+def _verify_stream(records: Iterable[_Record], mode: str, source_prefix: str = "") -> Verification:
     """Walk the chain and classify the first record that breaks it.
 
     Memory stays bounded: one record of lookahead, the last RECENT_HASHES record hashes and,
@@ -418,8 +506,11 @@ def _verify_stream(records: Iterable[_Record], mode: str) -> Verification:
         if head == GENESIS_HASH:
             head = None
         sentence = f"{detail} ({hasher.describe_mode()})."
-        return Verification(False, checked, first_bad, problem, mode, sentence, head)
+        where = record.where if first_bad == record.index else recent.where_of(first_bad)
+        source = source_prefix + where if where is not None else None
+        return Verification(False, checked, first_bad, problem, mode, sentence, head, source)
 
+    record = None
     for record in ahead:
         checked += 1
         head = previous if record.index > 0 else None
@@ -427,7 +518,9 @@ def _verify_stream(records: Iterable[_Record], mode: str) -> Verification:
             detail = f"The record at {record.where} {record.error}"
             return fail("malformed", record.index, detail, head)
         try:
-            own_hash_ok = hasher.matches(record.prev_hash, record.event, record.hash)
+            own_hash_ok = hasher.matches(
+                record.prev_hash, record.event, record.hash, record.canonical
+            )
         except _UnrepresentableEvent as exc:
             detail = f"The record at {record.where} cannot be hashed exactly: {exc}"
             return fail("unrepresentable", record.index, detail, head)
@@ -612,7 +705,7 @@ def export_chain(
             chain_hash = _chain_hash(previous, canonical)
             record = {**event, "prev_hash": previous, "hash": chain_hash}
             if mode == "jcs":
-                line = rfc8785.dumps(record)
+                line = jcs_form.canonicalize(record)
             else:
                 line = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
             handle.write(line + b"\n")
@@ -644,28 +737,56 @@ def seal_events(
 
     records = 0
     head_hash = None
+    tree = merkle.TreeBuilder()
     with _atomic_path(parquet_path) as temporary:
         with pq.ParquetWriter(temporary, _SEAL_SCHEMA) as writer:
             digests = (_hashable(digest, mode) for digest in _digest_events(events, mode))
             for batch in _batched(digests, _BATCH_ROWS):
                 writer.write_table(_seal_table(batch))
+                for digest in batch:
+                    tree.append(chain_leaf_hash(digest.hash))
                 records += len(batch)
                 head_hash = batch[-1].hash
 
+    sealed_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    merkle_root = tree.root().hex()
     seal = {
         "format": SEAL_FORMAT,
         "version": SEAL_VERSION,
         "mode": mode,
         "records": records,
         "head_hash": head_hash,
-        "sealed_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "merkle_root": merkle_root,
+        "merkle_leaf": MERKLE_LEAF,
+        "sealed_at": sealed_at,
         "digest_list": SEAL_PARQUET,
         "digest_list_sha256": _file_sha256(parquet_path),
     }
     with _atomic_path(json_path) as temporary:
         temporary.write_text(json.dumps(seal, indent=2) + "\n", encoding="utf-8")
     logger.info("sealed %d chain records in %s", records, evidence_dir)
-    return Seal(records, head_hash, mode, json_path)
+    return Seal(records, head_hash, mode, json_path, merkle_root, sealed_at)
+
+
+def chain_leaf_hash(chain_hash: str) -> bytes:
+    """Return the Merkle leaf hash of a record: RFC 9162's leaf hash of its raw chain hash."""
+    return merkle.leaf_hash(bytes.fromhex(chain_hash))
+
+
+def sealed_leaves(evidence_dir: str | os.PathLike[str]) -> Iterator[bytes]:
+    """Stream the Merkle leaf hashes of a case seal, in chain order, from its Parquet file."""
+    evidence_dir = Path(evidence_dir)
+    _read_seal(evidence_dir)
+    for row in _read_sealed_rows(evidence_dir / SEAL_PARQUET):
+        yield chain_leaf_hash(row.hash)
+
+
+def read_seal(evidence_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read chain-seal.json after checking that the Parquet digest list is the one it names.
+
+    Raises CaseError when there is no seal or its two files disagree.
+    """
+    return _read_seal(Path(evidence_dir))
 
 
 def _batched(items: Iterable[_T], size: int) -> Iterator[tuple[_T, ...]]:
@@ -715,10 +836,11 @@ def verify_sealed(
     sealed_records = seal["records"]
     current = _Lookahead(_digest_events(events, mode))
     sealed = _Lookahead(_read_sealed_rows(evidence_dir / SEAL_PARQUET))
+    tree = merkle.TreeBuilder()
     previous: str | None = None
 
-    def fail(problem: str, first_bad: int, checked: int, detail: str) -> Verification:
-        return Verification(False, checked, first_bad, problem, mode, detail, previous)
+    def fail(problem: str, first_bad: int, checked: int, detail: str, source: str) -> Verification:
+        return Verification(False, checked, first_bad, problem, mode, detail, previous, source)
 
     for k in itertools.count():
         now = next(current, None)
@@ -727,16 +849,16 @@ def verify_sealed(
             break
         if now is not None and now.error is not None:
             detail = f"Event {k} ({now.source}) contains a value that cannot be hashed exactly: "
-            return fail("unrepresentable", k, k + 1, detail + now.error + ".")
+            return fail("unrepresentable", k, k + 1, detail + now.error + ".", now.source)
         if now is None:
             detail = (
                 f"The current events end after {k} records but the seal has {sealed_records}, "
                 f"so sealed event {k} ({then.source}) and those after it are missing."
             )
-            return fail("truncated", k, k, detail)
+            return fail("truncated", k, k, detail, then.source)
         if then is None:
             detail = f"Event {k} ({now.source}) comes after the last sealed event."
-            return fail("inserted", k, k + 1, detail)
+            return fail("inserted", k, k + 1, detail, now.source)
         if now.digest == then.digest:
             if now.hash != then.hash:
                 raise CaseError(
@@ -744,10 +866,17 @@ def verify_sealed(
                     "of the current event but a different chain hash, so the seal was altered"
                 )
             previous = now.hash
+            tree.append(chain_leaf_hash(now.hash))
             continue
         problem, detail = _classify_sealed(k, now, then, current.peek(), sealed.peek())
-        return fail(problem, k, k + 1, detail)
+        source = then.source if problem == "deleted" else now.source
+        return fail(problem, k, k + 1, detail, source)
 
+    if seal.get("merkle_root") is not None and tree.root().hex() != seal["merkle_root"]:
+        raise CaseError(
+            f"the chain seal in {evidence_dir} is inconsistent: its merkle_root does not match "
+            f"the hashes in {SEAL_PARQUET}, so the seal was altered"
+        )
     if previous != seal["head_hash"]:
         raise CaseError(
             f"the chain seal in {evidence_dir} is inconsistent: its head_hash does not match "
@@ -824,14 +953,18 @@ def _read_seal_json(json_path: Path) -> dict[str, Any]:
 
 
 def _read_sealed_rows(parquet_path: Path) -> Iterator[_Digest]:
-    """Stream the sealed digest list in batches, checking that rows are in index order."""
+    """Stream the sealed digest list one row group at a time, checking the index order.
+
+    Reading row groups one by one keeps memory flat. With iter_batches, peak RSS grew by
+    about 150 bytes per sealed record (measured with pyarrow 26).
+    """
     columns = [field.name for field in _SEAL_SCHEMA]
     expected = 0
     with pq.ParquetFile(parquet_path) as parquet:
         if parquet.schema_arrow != _SEAL_SCHEMA:
             raise CaseError(f"{parquet_path} does not have the chain seal columns")
-        for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
-            data = batch.to_pydict()
+        for group in range(parquet.num_row_groups):
+            data = parquet.read_row_group(group, columns=columns, use_threads=False).to_pydict()
             for index, source_file, source_record, digest, chain_hash in zip(
                 *(data[name] for name in columns), strict=True
             ):
@@ -841,3 +974,88 @@ def _read_sealed_rows(parquet_path: Path) -> Iterator[_Digest]:
                 source = f"{source_file}, record {source_record}"
                 yield _Digest(index, source, source_file, source_record, digest, chain_hash)
                 expected += 1
+
+
+# Prefixes for checkpoints and proofs
+
+
+@dataclass(frozen=True)
+class ChainPrefix:
+    """A chain's record count, and the chain hash and Merkle root after its first ``size``.
+
+    ``hash_at_size`` and ``root_at_size`` are None when the chain has fewer than ``size``
+    records. For ``size`` 0 they are None and the empty-tree root.
+    """
+
+    records: int
+    size: int
+    hash_at_size: str | None
+    root_at_size: str | None
+
+
+def file_prefix(path: str | os.PathLike[str], size: int) -> ChainPrefix:
+    """Read a chain file's stated hashes and summarise its first ``size`` records.
+
+    Only the ``hash`` fields are read, so verify the file first: for a valid chain they are
+    the chain hashes.
+    """
+    path = Path(path)
+    tree = merkle.TreeBuilder()
+    hash_at = None
+    records = 0
+    with path.open("rb") as handle:
+        for record in _read_chain_lines(handle, "hashes"):
+            if record.error is not None:
+                raise InputError(f"the record at {record.where} {record.error}", path=str(path))
+            if records < size:
+                tree.append(chain_leaf_hash(record.hash))
+                hash_at = record.hash
+            records += 1
+    return _prefix(records, size, hash_at, tree)
+
+
+def sealed_prefix(evidence_dir: str | os.PathLike[str], size: int) -> ChainPrefix:
+    """Summarise the first ``size`` records of a case seal from its Parquet digest list."""
+    evidence_dir = Path(evidence_dir)
+    seal = _read_seal(evidence_dir)
+    tree = merkle.TreeBuilder()
+    hash_at = None
+    for row in _read_sealed_rows(evidence_dir / SEAL_PARQUET):
+        if row.index >= size:
+            break
+        tree.append(chain_leaf_hash(row.hash))
+        hash_at = row.hash
+    return _prefix(seal["records"], size, hash_at, tree)
+
+
+def _prefix(records: int, size: int, hash_at: str | None, tree: merkle.TreeBuilder) -> ChainPrefix:
+    if records < size:
+        return ChainPrefix(records, size, None, None)
+    return ChainPrefix(records, size, hash_at, tree.root().hex())
+
+
+def sealed_record(evidence_dir: str | os.PathLike[str], index: int) -> dict[str, Any]:
+    """Return one sealed row (source_file, source_record, digest, hash, prev_hash) by index.
+
+    Raises UsageError when the seal has no record at ``index``.
+    """
+    evidence_dir = Path(evidence_dir)
+    seal = _read_seal(evidence_dir)
+    if not 0 <= index < seal["records"]:
+        raise UsageError(
+            f"record {index} is not in the seal, which has {seal['records']} records "
+            "(indexes start at 0)"
+        )
+    previous = GENESIS_HASH
+    for row in _read_sealed_rows(evidence_dir / SEAL_PARQUET):
+        if row.index == index:
+            return {
+                "index": index,
+                "source_file": row.source_file,
+                "source_record": row.source_record,
+                "digest": row.digest,
+                "prev_hash": previous,
+                "hash": row.hash,
+            }
+        previous = row.hash
+    raise CaseError(f"the chain seal in {evidence_dir} ends before record {index}")

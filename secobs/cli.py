@@ -10,6 +10,7 @@ from secobs.commands import (  # noqa: F401  (registers commands)
     chain,
     demo,
     detect,
+    evidence,
     ingest,
     query,
     report,

@@ -79,11 +79,16 @@ def verify_both(records: list[dict], mode: str = "jcs") -> chain.Verification:
     """Verify records in memory and as an NDJSON file, and check both agree."""
     in_memory = chain.verify_records(records, mode)
     with tempfile.TemporaryDirectory() as folder:
-        from_file = chain.verify_file(write_records(Path(folder) / "chain.ndjson", records), mode)
+        path = write_records(Path(folder) / "chain.ndjson", records)
+        from_file = chain.verify_file(path, mode)
     assert from_file.valid == in_memory.valid
     assert from_file.problem == in_memory.problem
     assert from_file.first_bad == in_memory.first_bad
     assert from_file.head_hash == in_memory.head_hash
+    if from_file.first_bad is not None:
+        # One record per line, so record i is on line i + 1.
+        assert from_file.source == f"{path}, line {from_file.first_bad + 1}"
+        assert in_memory.source == f"index {in_memory.first_bad}"
     return from_file
 
 
@@ -701,6 +706,7 @@ def test_sealed_modify_is_found(events, data):
     assert result.problem == "modified"
     assert result.first_bad == m
     assert source_of(items[m]) in result.detail
+    assert result.source == source_of(items[m])
 
 
 @PROPERTY
@@ -714,6 +720,7 @@ def test_sealed_delete_is_found(events, data):
     assert result.problem == "deleted"
     assert result.first_bad == m
     assert source_of(items[m]) in result.detail
+    assert result.source == source_of(items[m])
 
 
 @PROPERTY
@@ -728,6 +735,7 @@ def test_sealed_insert_is_found(events, fresh, data):
     assert result.problem == "inserted"
     assert result.first_bad == m
     assert "forged.ndjson, record 1" in result.detail
+    assert result.source == "forged.ndjson, record 1"
 
 
 @PROPERTY
@@ -759,6 +767,7 @@ def test_sealed_swap_is_found(events, data):
     assert result.problem == "reordered"
     assert result.first_bad == m
     assert source_of(items[m + 1]) in result.detail
+    assert result.source == source_of(items[m + 1])
 
 
 @PROPERTY
@@ -772,6 +781,7 @@ def test_sealed_truncation_is_found(events, data):
     assert result.problem == "truncated"
     assert result.first_bad == kept_count
     assert source_of(items[kept_count]) in result.detail
+    assert result.source == source_of(items[kept_count])
     expected_head = build_chain(events)[kept_count - 1]["hash"] if kept_count else None
     assert result.head_hash == expected_head
 
@@ -842,6 +852,12 @@ def test_verification_to_json_keys():
         "detail": result.detail,
         "head_hash": hashlib.sha256(GENESIS.encode() + b'{"n":1}').hexdigest(),
     }
+
+
+def test_verification_to_json_names_source():
+    result = chain.verify_records([{"n": 1, "prev_hash": GENESIS, "hash": GENESIS}])
+    assert result.to_json()["source"] == "index 0"
+    assert result.to_json()["problem"] == "modified"
 
 
 def test_no_temporary_files_left_after_export(tmp_path):
