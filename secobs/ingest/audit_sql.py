@@ -18,15 +18,18 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from secobs import tables
 from secobs.ingest.audit_v1 import read_audit_v1, reject_or_map
+from secobs.ingest.auditmap import classify_source
 from secobs.ingest.records import ArrowBatch, ReaderOutput
 
 BATCH_ROWS = 20_000
 MAX_LINE_BYTES = 8 * 1024 * 1024
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CANONICAL_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+IPV6_LIKE = r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
 RFC3339 = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?"
 
 # Every audit.v1 field with the JSON types it may have (NULL: JSON null or absent). A line whose
@@ -113,9 +116,11 @@ def build_sql() -> str:
         "v.event <> ''",
         "(v.request.trace_id IS NULL OR regexp_full_match(v.request.trace_id, '[0-9a-f]{32}'))",
         "(v.request.span_id IS NULL OR regexp_full_match(v.request.span_id, '[0-9a-f]{16}'))",
-        # Only a canonical dotted IPv4 address is mapped here; every other address (IPv6,
-        # mapped IPv4, host names) is normalised by the Python reader.
-        f"(v.client.ip IS NULL OR regexp_full_match(v.client.ip, {_sql_string(CANONICAL_IPV4)}))",
+        # A canonical dotted IPv4 address is kept as it is. A value that looks like IPv6 (hex
+        # digits, colons and dots) is normalised per distinct value in `_normalise_ipv6`.
+        # Everything else (host names, placeholders) goes to the Python reader.
+        f"(v.client.ip IS NULL OR regexp_full_match(v.client.ip, {_sql_string(CANONICAL_IPV4)})"
+        f" OR regexp_full_match(v.client.ip, {_sql_string(IPV6_LIKE)}))",
         "(v.security.risk_score IS NULL OR v.security.risk_score BETWEEN 0 AND 100)",
         # Every element of roles and signals must be a JSON string (JSON null counts as not).
         "len([x FOR x IN coalesce(v.actor.roles, []) "
@@ -232,6 +237,37 @@ def read_audit_v1_fast(path: Path) -> ReaderOutput:
     con.close()
 
 
+def _normalise_ipv6(table: pa.Table) -> pa.Table:
+    """Give rows whose client_ip contains a colon the address columns the Python reader gives.
+
+    `classify_source` runs once per distinct value, so a batch costs as many calls as it has
+    distinct IPv6-looking addresses, not rows.
+    """
+    addresses = table.column("client_ip")
+    has_colon = pc.fill_null(pc.match_substring(addresses, ":"), False)
+    if not pc.any(has_colon).as_py():
+        return table
+    distinct = pc.unique(pc.filter(addresses, has_colon)).to_pylist()
+    classified = {value: classify_source(value) for value in distinct}
+    values = addresses.to_pylist()
+    kinds = table.column("source_kind").to_pylist()
+    hosts = [None] * len(values)
+    for index, value in enumerate(values):
+        if value is not None and value in classified:
+            values[index], hosts[index], kinds[index] = classified[value]
+    table = table.set_column(
+        table.schema.get_field_index("client_ip"), "client_ip", pa.array(values, pa.string())
+    )
+    table = table.set_column(
+        table.schema.get_field_index("source_kind"), "source_kind", pa.array(kinds, pa.string())
+    )
+    if "source_host" in table.column_names:
+        return table.set_column(
+            table.schema.get_field_index("source_host"), "source_host", pa.array(hosts, pa.string())
+        )
+    return table.append_column("source_host", pa.array(hosts, pa.string()))
+
+
 def _convert(first: pa.RecordBatch | None, batches: Iterator[pa.RecordBatch]) -> ReaderOutput:
     # Columns this path has no source for (source_host, ...) are filled with nulls by the writer.
     mapped = {*(first.schema.names if first is not None else ()), "source_record"}
@@ -242,6 +278,8 @@ def _convert(first: pa.RecordBatch | None, batches: Iterator[pa.RecordBatch]) ->
         table = pa.Table.from_batches([batch])
         good = table.filter(clean).select([*columns[:-1], "record"])
         good = good.rename_columns(columns)
+        if "client_ip" in columns:
+            good = _normalise_ipv6(good)
         if good.num_rows:
             yield ArrowBatch("audit_events", good)
         if good.num_rows != table.num_rows:
