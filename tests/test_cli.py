@@ -58,7 +58,8 @@ def test_ingest_exit_status_follows_contract(tmp_path, audit_file):
     unknown.write_text("plain words\n")
     code, _, err = run("ingest", tmp_path / "case", unknown, audit_file)
     assert code == 2
-    assert "notes.txt" in err and "unrecognised format" in err
+    assert "notes.txt" in err
+    assert "unrecognised format" in err
 
 
 def test_sql_json_prints_array_of_rows(tmp_path, audit_file):
@@ -105,7 +106,8 @@ def test_seal_verify_and_detect_tampering(tmp_path, audit_file):
     case = tmp_path / "case"
     run("ingest", case, audit_file)
     code, out, _ = run("chain", "seal", case, "--json")
-    assert code == 0 and json.loads(out)["records"] == 5
+    assert code == 0
+    assert json.loads(out)["records"] == 5
     code, out, _ = run("chain", "verify", case, "--json")
     assert code == 0
     assert json.loads(out) | {"detail": None, "head_hash": None, "mode": None} == {
@@ -139,7 +141,8 @@ def test_export_and_verify_chain_file(tmp_path, audit_file):
     code, _, _ = run("chain", "export", case, exported)
     assert code == 0
     code, out, _ = run("chain", "verify", exported, "--json")
-    assert code == 0 and json.loads(out)["records"] == 5
+    assert code == 0
+    assert json.loads(out)["records"] == 5
 
     lines = exported.read_text().splitlines()
     del lines[1]
@@ -161,7 +164,8 @@ def test_seed_mode_reads_service_chains(tmp_path):
         previous = digest
     path = write_lines(tmp_path / "service-chain.ndjson", lines)
     code, out, _ = run("chain", "verify", path, "--mode", "seed", "--json")
-    assert code == 0 and json.loads(out)["valid"] is True
+    assert code == 0
+    assert json.loads(out)["valid"] is True
     code, out, _ = run("chain", "verify", path, "--json")
     assert code == 1
 
@@ -213,7 +217,8 @@ def test_terminal_controls_are_escaped(tmp_path):
             "sql", tmp_path / "case", "SELECT actor_id FROM audit_events", "--format", fmt
         )
         assert code == 0
-        assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+        for control in ("\x1b", "\x07", "\x9b"):
+            assert control not in out
         assert "\\x1b]0;owned\\x07" in out
     code, out, _ = run(
         "sql", tmp_path / "case", "SELECT actor_id FROM audit_events", "--format", "json"
