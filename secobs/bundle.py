@@ -31,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from secobs import chain, checkpoint
+from secobs import chain, checkpoint, evidence
 from secobs.case import Case, quote_literal
 from secobs.errors import CaseError, InputError, UsageError
 
@@ -368,25 +368,21 @@ def _compare_files(root: Path, report: dict[str, Any], result: BundleVerificatio
         result.differences.append(Difference("extra", name, "not part of a bundle's layout"))
 
 
-def bundle_events(root: Path) -> Iterator[tuple[Any, str, int]]:
+def bundle_events(root: Path) -> Iterator[chain.CaseEvent]:
     """Yield the bundle's audit events in chain order, read from its Parquet files directly.
 
-    The order matches secobs.evidence.case_events, and no catalog is written into the bundle.
+    The order and the mapped columns match secobs.evidence.case_events for the columns that
+    the bundled seal covers, and no catalog is written into the bundle.
     """
     folder = root / "lake" / "audit_events"
     if not any(folder.glob("**/*.parquet")):
         return
     pattern = quote_literal(str(folder / "**" / "*.parquet"))
+    relation = f"read_parquet({pattern}, hive_partitioning = false, union_by_name = true)"
+    columns = evidence.sealed_row_columns(root / "evidence")
     con = duckdb.connect()
     try:
-        cursor = con.execute(
-            "SELECT raw, source_file, source_record "
-            f"FROM read_parquet({pattern}, hive_partitioning = false) "
-            "ORDER BY ts, source_file, source_record"
-        )
-        while rows := cursor.fetchmany(_FETCH_ROWS):
-            for raw, source_file, source_record in rows:
-                yield json.loads(raw), source_file, source_record
+        yield from evidence.audit_rows(con, relation, columns)
     finally:
         con.close()
 

@@ -8,14 +8,17 @@ record can be proven to belong to a sealed tree with an RFC 9162 inclusion proof
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from secobs import chain, checkpoint, merkle
-from secobs.case import Case
+from secobs.case import Case, quote_identifier
 from secobs.errors import InputError, UsageError
 
 FETCH_ROWS = 10_000
@@ -31,18 +34,49 @@ ORDER BY ts, source_file, source_record
 
 EVENT_AT_SQL = CHAIN_ORDER_SQL.strip() + "\nLIMIT 1 OFFSET ?"
 
+# audit_events columns that the row digest leaves out: the received event, which the chain
+# covers, and its source position, which the seal stores beside it.
+UNMAPPED_COLUMNS = ("raw", "source_file", "source_record")
 
-def case_events(case: Case) -> Iterator[tuple[Any, str, int]]:
-    """Yield (event, source_file, source_record) for every audit event in chain order."""
+
+def case_events(case: Case, row_columns: Sequence[str] | None = None) -> Iterator[chain.CaseEvent]:
+    """Yield every audit event in chain order with its received text and mapped columns.
+
+    ``row_columns`` None selects every mapped column (all but UNMAPPED_COLUMNS), as a seal
+    does. A sequence selects those columns that the lake still has, as verification against a
+    seal does, and an empty one yields events without columns.
+    """
     con = case.connect(read_only=False)
     try:
-        cursor = con.execute(CHAIN_ORDER_SQL)
-        while rows := cursor.fetchmany(FETCH_ROWS):
-            for raw, source_file, source_record in rows:
-                # The standard json module keeps floats and big integers exactly as written.
-                yield json.loads(raw), source_file, source_record
+        yield from audit_rows(con, "audit_events", row_columns)
     finally:
         con.close()
+
+
+def audit_rows(
+    con: duckdb.DuckDBPyConnection, relation: str, row_columns: Sequence[str] | None = None
+) -> Iterator[chain.CaseEvent]:
+    """Yield the audit events of a relation (SQL text) in chain order; see case_events."""
+    available = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+    if row_columns is None:
+        mapped = [name for name in available if name not in UNMAPPED_COLUMNS]
+    else:
+        mapped = [name for name in row_columns if name in available]
+    with_columns = row_columns is None or len(row_columns) > 0
+    selected = ", ".join(quote_identifier(name) for name in [*UNMAPPED_COLUMNS, *mapped])
+    cursor = con.execute(
+        f"SELECT {selected} FROM {relation} ORDER BY ts, source_file, source_record"
+    )
+    while rows := cursor.fetchmany(FETCH_ROWS):
+        for raw, source_file, source_record, *values in rows:
+            columns = dict(zip(mapped, values, strict=True)) if with_columns else None
+            # The standard json module keeps floats and big integers exactly as written.
+            yield chain.CaseEvent(json.loads(raw), source_file, source_record, raw, columns)
+
+
+def sealed_row_columns(evidence_dir: Path) -> list[str]:
+    """Return the mapped columns that a case's seal covers (empty for a version 1 seal)."""
+    return chain.read_seal(evidence_dir).get("row_columns") or []
 
 
 def seal_case(case_dir: Path | str, mode: str = "jcs", key: Path | str | None = None) -> chain.Seal:
@@ -62,9 +96,12 @@ def seal_case(case_dir: Path | str, mode: str = "jcs", key: Path | str | None = 
 
 
 def export_case(case_dir: Path | str, out: Path | str, mode: str = "jcs") -> chain.ChainExport:
-    """Write the case's audit events as a chain file (each record: event, prev_hash, hash)."""
+    """Write the case's audit events as a chain file.
+
+    Each record is the event's fields at top level next to ``prev_hash`` and ``hash``.
+    """
     case = Case.open(case_dir)
-    return chain.export_chain(case_events(case), Path(out), mode=mode)
+    return chain.export_chain(case_events(case, row_columns=()), Path(out), mode=mode)
 
 
 def verify(
@@ -113,7 +150,8 @@ def verify(
 def _verify_target(target: Path, mode: str) -> chain.Verification:
     if target.is_dir():
         case = Case.open(target)
-        return chain.verify_sealed(case_events(case), case.evidence_dir)
+        columns = sealed_row_columns(case.evidence_dir)
+        return chain.verify_sealed(case_events(case, columns), case.evidence_dir)
     return chain.verify_file(target, mode=mode)
 
 
@@ -189,7 +227,8 @@ def prove_inclusion(case_dir: Path | str, record: int) -> dict[str, Any]:
     root = bytes.fromhex(seal["merkle_root"])
     leaf = chain.chain_leaf_hash(row["hash"])
     merkle.verify_inclusion(record, size, leaf, proof, root)
-    return {
+    raw = _raw_at(case, record)
+    document = {
         "format": INCLUSION_PROOF_FORMAT,
         "version": PROOF_VERSION,
         "mode": seal["mode"],
@@ -202,25 +241,32 @@ def prove_inclusion(case_dir: Path | str, record: int) -> dict[str, Any]:
         "hash": row["hash"],
         "source_file": row["source_file"],
         "source_record": row["source_record"],
-        "event": _event_at(case, record),
+        "event": json.loads(raw) if raw is not None else None,
         "proof": [node.hex() for node in proof],
     }
+    if row["digest_kind"] == chain.RAW_DIGEST:
+        # The event has no canonical form in the seal's mode, so its hash covers this text.
+        document["digest_kind"] = chain.RAW_DIGEST
+        document["raw"] = raw
+    return document
 
 
-def _event_at(case: Case, index: int) -> Any:
+def _raw_at(case: Case, index: int) -> str | None:
     con = case.connect(read_only=False)
     try:
         found = con.execute(EVENT_AT_SQL, [index]).fetchone()
     finally:
         con.close()
-    return json.loads(found[0]) if found is not None else None
+    return found[0] if found is not None else None
 
 
 def verify_inclusion_proof(proof: dict[str, Any]) -> None:
     """Check an inclusion proof document offline. Raises merkle.ProofError when it fails.
 
     When the document carries the event, its chain hash is recomputed from the event and
-    prev_hash, so the proof covers the event's content and not only a hash.
+    prev_hash, so the proof covers the event's content and not only a hash. For a record sealed
+    by its received text (``digest_kind`` ``raw``) the hash is recomputed from ``raw``, which
+    must parse to ``event``.
     """
     try:
         index, size = proof["leaf_index"], proof["tree_size"]
@@ -229,7 +275,16 @@ def verify_inclusion_proof(proof: dict[str, Any]) -> None:
         root = bytes.fromhex(proof["root_hash"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"the inclusion proof is malformed: {exc}") from None
-    if proof.get("event") is not None:
+    if proof.get("digest_kind") == chain.RAW_DIGEST:
+        raw = proof.get("raw")
+        if not isinstance(raw, str):
+            raise InputError("the inclusion proof has digest_kind raw but no raw text")
+        if proof.get("event") is not None and json.loads(raw) != proof["event"]:
+            raise merkle.ProofError("event_mismatch", "the raw text does not parse to the event")
+        recomputed = hashlib.sha256((proof["prev_hash"] + raw).encode("utf-8")).hexdigest()
+        if recomputed != chain_hash:
+            raise merkle.ProofError("event_mismatch", "the raw text does not hash to the leaf")
+    elif proof.get("event") is not None:
         recomputed = chain.hash_event(proof["prev_hash"], proof["event"], proof.get("mode", "jcs"))
         if recomputed != chain_hash:
             raise merkle.ProofError("event_mismatch", "the event does not hash to the leaf")

@@ -576,19 +576,24 @@ def test_seed_files_with_any_numbers_verify(events, separators):
     assert result.head_hash == records[-1]["hash"]
 
 
-def test_jcs_chain_fails_seed_verification():
+def test_jcs_chain_in_seed_mode_is_wrong_mode():
     records = build_chain(SEED_EVENTS[:1] + [{"n": 1}])
     result = chain.verify_records(records, mode="seed")
-    assert result.problem == "modified"
+    assert result.problem == "wrong_mode"
     assert result.first_bad == 0
+    assert "whole chain verifies" in result.detail
+    assert "jcs mode" in result.detail
 
 
-def test_seed_chain_fails_jcs_verification(tmp_path):
+def test_seed_chain_in_jcs_mode_is_wrong_mode(tmp_path):
     path = tmp_path / "seed.ndjson"
     build_seed_file(path, SEED_EVENTS[:1] + [{"n": 1}])
     result = chain.verify_file(path, mode="jcs")
-    assert result.problem == "modified"
+    assert result.problem == "wrong_mode"
     assert result.first_bad == 0
+    assert result.source == f"{path}, line 1"
+    assert "seed mode with compact separators" in result.detail
+    assert "--mode seed" in result.detail
 
 
 # Export
@@ -654,8 +659,10 @@ def test_seal_writes_digest_list(tmp_path):
     assert meta["records"] == 2
     assert meta["head_hash"] == expected[-1]["hash"]
     assert meta["mode"] == "jcs"
-    assert meta["version"] == 1
+    assert meta["version"] == 2
     assert meta["sealed_at"].endswith("Z")
+    assert meta["raw_digests"] == 0
+    assert meta["row_columns"] is None
 
     table = pq.read_table(tmp_path / "chain-seal.parquet")
     assert table.schema.field("index").type == pa.int64()
@@ -666,6 +673,8 @@ def test_seal_writes_digest_list(tmp_path):
     digests = [hashlib.sha256(jcs_bytes(event)).hexdigest() for event in events]
     assert table.column("digest").to_pylist() == digests
     assert table.column("hash").to_pylist() == [record["hash"] for record in expected]
+    assert table.column("digest_kind").to_pylist() == ["jcs", "jcs"]
+    assert table.column("row_digest").to_pylist() == [None, None]
 
 
 def test_seal_failure_leaves_previous_seal(tmp_path):

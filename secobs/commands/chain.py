@@ -36,6 +36,9 @@ JSON_OPTION = click.option(
 def chain_seal(case_dir: Path, key: Path | None, as_json: bool) -> None:
     """Hash-chain CASE's audit events in time order and store the seal under CASE/evidence/.
 
+    The seal also covers each row's mapped columns. An event that RFC 8785 cannot represent
+    exactly (an integer beyond 2^53) is sealed by its received text, and the count is printed.
+
     With --key, also write a signed checkpoint (record count, head hash, Merkle root, time)
     beside the seal and print its path.
     """
@@ -46,6 +49,11 @@ def chain_seal(case_dir: Path, key: Path | None, as_json: bool) -> None:
         emit_json(seal.to_json())
         return
     click.echo(f"sealed {seal.records} audit events; head {seal.head_hash}; seal {seal.path}")
+    if seal.raw_digests:
+        click.echo(
+            f"{seal.raw_digests} events were sealed by their received text (digest_kind raw), "
+            "because RFC 8785 cannot represent them exactly"
+        )
     if seal.checkpoint is not None:
         click.echo(f"checkpoint {seal.checkpoint}")
 
@@ -58,7 +66,10 @@ def chain_seal(case_dir: Path, key: Path | None, as_json: bool) -> None:
 )
 @JSON_OPTION
 def chain_export(case_dir: Path, out: Path, mode: str, as_json: bool) -> None:
-    """Write CASE's audit events as an NDJSON chain file (each record: event, prev_hash, hash)."""
+    """Write CASE's audit events as an NDJSON chain file.
+
+    Each line is one record: the event's fields at the top level, next to prev_hash and hash.
+    """
     from secobs.evidence import export_case
 
     exported = export_case(case_dir, out, mode=mode)
