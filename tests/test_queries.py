@@ -354,3 +354,27 @@ def test_blast_radius_terminates_on_cycles(tmp_path, case_inputs):
     assert flags["A"] == [] and flags["H"] == []
     roots = {names[row["span_id"]] for row in everything.iter_rows(named=True) if row["depth"] == 0}
     assert roots == {"A", "D", "G"}
+
+
+@pytest.mark.parametrize(
+    ("name", "route", "expected"),
+    [
+        ("POST /v1/export", None, True),
+        ("export.serialize", None, True),
+        ("export", None, True),
+        ("mail not exported", None, False),
+        ("exporter heartbeat", None, False),
+        ("GET /v1/reports", "/v1/export/jobs", True),
+    ],
+)
+def test_blast_radius_export_spans(tmp_path, name, route, expected):
+    attributes = {"http__route": route} if route else {}
+    document = {
+        "resourceSpans": [span(T, "00000000000000c0", None, "svc", name, 1, 2, **attributes)]
+    }
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(document))
+    ingest(tmp_path / "case", [path])
+    con = Case.open(tmp_path / "case").connect()
+    radius = blast_radius(con, trace_id=T)
+    assert radius.spans["is_export"].to_list() == [expected]

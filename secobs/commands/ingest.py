@@ -63,6 +63,7 @@ def ingest(
             click.echo(
                 f"{state:<9} {item.path} ({item.format} -> {item.table}): "
                 f"{item.loaded} loaded, {item.quarantined} quarantined"
+                + (f", {item.redacted} redactions" if item.redacted else "")
                 + (" (already ingested)" if state == "skipped" else "")
             )
         totals = ", ".join(f"{table} {count}" for table, count in result.loaded.items())

@@ -36,6 +36,7 @@ class FileResult:
     records_in: int = 0
     loaded: int = 0
     quarantined: int = 0
+    redacted: int | None = None  # secrets replaced with markers; None when redaction was off
     error: str | None = None
 
     def to_json(self) -> dict:
@@ -166,6 +167,7 @@ def _ingest_file(
         writer = _load(case, path, sha256, source_file, fmt, fmt.fallback)
     loaded = sum(writer.loaded.values())
     result.loaded, result.quarantined = loaded, writer.quarantined
+    result.redacted = writer.redacted
     result.records_in = loaded + writer.quarantined
     writer.publish(
         {

@@ -81,7 +81,12 @@ SELECT
     CASE WHEN coalesce(d.in_cycle, false) THEN NULL ELSE coalesce(d.depth, 0) END AS depth,
     s.service, s.name, s.kind, s.http_route, s.http_status_code, s.tenant_id, s.enduser_id,
     json_extract_string(s.attributes, '$."security.token_id"') AS token_id,
-    coalesce(s.http_route LIKE '%/export%' OR s.name ILIKE '%export%', false) AS is_export,
+    -- An export is a span on an export route, or one whose name has "export" as a word.
+    coalesce(
+        s.http_route LIKE '%/export%'
+            OR regexp_matches(lower(s.name), '(^|[ /])export([._/ ]|$)'),
+        false
+    ) AS is_export,
     s.start_ts, s.duration_ms,
     [flag FOR flag IN [
         CASE WHEN s.parent_span_id = s.span_id THEN 'self_parent' END,
