@@ -48,7 +48,7 @@ class SecobsGroup(click.Group):
 
 def _command_args(ctx: click.Context) -> list[str]:
     """Return the arguments after the group's own options (the subcommand and its options)."""
-    # Click 8.2 renamed protected_args to _protected_args; read whichever this version has.
+    # Click 8.5 keeps them in _protected_args, older releases in protected_args.
     protected = getattr(ctx, "_protected_args", None)
     if protected is None:
         protected = getattr(ctx, "protected_args", [])

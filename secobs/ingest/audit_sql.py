@@ -1,9 +1,10 @@
 """A vectorised fast path for audit.v1 NDJSON, run inside DuckDB.
 
-DuckDB reads the file's lines (in parallel, keeping their order and numbers), parses each
-once and maps every line that is plainly well-formed straight to audit_events columns. A line
-is plainly well-formed when every field has the expected JSON type, the ids are already
-canonical, the timestamp is RFC 3339 and the risk score is a whole number from 0 to 100.
+DuckDB reads the file's lines (in parallel, keeping their numbers), parses each line and maps
+every line that is plainly well-formed straight to audit_events columns. A line is plainly
+well-formed when every field has the expected JSON type, the ids are already canonical, the
+timestamp is RFC 3339, the client address is IPv4 or IPv6 and the risk score is a whole
+number from 0 to 100.
 Every other line goes to the Python reader (`audit_v1.map_event`), which maps what it can and
 rejects the rest with the exact reason, so both paths give the same rows.
 
