@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from secobs.errors import InputError
+from secobs.gates.records import json_type_name
 
 DEFAULT_PROTECTED = ("actor.id", "request.trace_id", "request.request_id")
 MAX_DEPTH = 16
@@ -241,7 +242,7 @@ def _own_view(schema: dict[str, Any]) -> FieldView:
     elif isinstance(schema.get("enum"), list):
         enum = frozenset(_canonical(value) for value in schema["enum"])
     if enum is not None:
-        implied = frozenset(_json_type(orjson.loads(value)) for value in enum)
+        implied = frozenset(json_type_name(orjson.loads(value)) for value in enum)
         types = implied if types is None else frozenset(t for t in implied if _type_in(t, types))
     bounds = {
         name: float(schema[name])
@@ -422,19 +423,3 @@ def _canonical(value: Any) -> str:
 
 def _values(enum: frozenset[str]) -> list[Any]:
     return [orjson.loads(value) for value in sorted(enum)]
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

@@ -84,3 +84,20 @@ def _iter_array(path: Path) -> Iterator[EventRecord]:
         raise InputError(f"invalid JSON array: {error}", path=str(path)) from None
     for index, event in enumerate(events):
         yield EventRecord(index, event)
+
+
+def json_type_name(value: Any) -> str:
+    """Return the JSON Schema type name of a parsed JSON value ("integer" before "number")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

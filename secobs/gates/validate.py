@@ -25,7 +25,7 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from secobs.gates.records import GZIP_MAGIC, iter_records, parse_line
+from secobs.gates.records import GZIP_MAGIC, iter_records, json_type_name, parse_line
 from secobs.schemas import load_schema
 
 # Files smaller than this are validated in the calling process: starting workers costs more.
@@ -254,22 +254,6 @@ def to_pointer(parts: Any) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _violations(error: ValidationError) -> list[SchemaViolation]:
     """Turn one jsonschema error into violations whose messages never quote the event's values.
 
@@ -304,7 +288,7 @@ def _violations(error: ValidationError) -> list[SchemaViolation]:
 
 
 def _message(keyword: str, expected: Any, instance: Any) -> str:
-    got = _json_type(instance)
+    got = json_type_name(instance)
     if keyword == "type":
         types = expected if isinstance(expected, list) else [expected]
         return f"expected {' or '.join(types)}, got {got}"
