@@ -24,8 +24,8 @@ from secobs.ingest.auditmap import (
     obj,
     text,
 )
-from secobs.ingest.jsonstream import iter_json_records
-from secobs.ingest.records import ReaderOutput, Rejected
+from secobs.ingest.jsonstream import JsonRecord, iter_json_records
+from secobs.ingest.records import ReaderOutput, Rejected, Row
 
 FORMAT = "cloudtrail"
 CONTAINERS = ("Records", "logEvents")
@@ -41,31 +41,34 @@ _HIDDEN = {"HIDDEN_DUE_TO_SECURITY_REASONS", REDACTED, ""}
 def read_cloudtrail(path: Path) -> ReaderOutput:
     """Yield one audit_events row per CloudTrail event, whatever the file layout."""
     for record in iter_json_records(path, CONTAINERS):
-        if record.error is not None:
-            yield Rejected(record.number, record.error, record.raw)
-            continue
-        value, raw = record.value, record.raw
-        if record.container == "logEvents":
-            message = obj(value).get("message")
-            try:
-                value = orjson.loads(message) if isinstance(message, str) else None
-            except orjson.JSONDecodeError:
-                value = None
-            if not isinstance(value, dict):
-                yield Rejected(
-                    record.number,
-                    "logEvents message is not a CloudTrail event (JSON object); "
-                    "control messages look like this",
-                    raw,
-                )
-                continue
-            raw = message
-        if _SECRET_HINT.search(raw):
-            value = redact(value)
-            raw = orjson.dumps(value).decode()
-        item = map_record(record.number, value, raw, FORMAT, map_cloudtrail_event)
+        item = map_json_record(record)
         if item is not None:
             yield item
+
+
+def map_json_record(record: JsonRecord) -> Row | Rejected | None:
+    """Map one record of any CloudTrail layout to a Row, a Rejected record, or None."""
+    if record.error is not None:
+        return Rejected(record.number, record.error, record.raw)
+    value, raw = record.value, record.raw
+    if record.container == "logEvents":
+        message = obj(value).get("message")
+        try:
+            value = orjson.loads(message) if isinstance(message, str) else None
+        except orjson.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            return Rejected(
+                record.number,
+                "logEvents message is not a CloudTrail event (JSON object); "
+                "control messages look like this",
+                raw,
+            )
+        raw = message
+    if _SECRET_HINT.search(raw):
+        value = redact(value)
+        raw = orjson.dumps(value).decode()
+    return map_record(record.number, value, raw, FORMAT, map_cloudtrail_event)
 
 
 def redact(value: Any) -> Any:

@@ -13,19 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
-
 from secobs.ingest import ndjson_sql as lines
-from secobs.ingest.auditmap import map_record, obj
 from secobs.ingest.cloudtrail import (
-    _SECRET_HINT,
     CONTAINERS,
     FORMAT,
-    map_cloudtrail_event,
+    map_json_record,
     read_cloudtrail,
-    redact,
 )
-from secobs.ingest.jsonstream import JsonRecord
 from secobs.ingest.records import ReaderOutput, Rejected, Row
 
 IDENTITY_TYPES = ("IAMUser", "AssumedRole", "Root", "AWSService")
@@ -209,30 +203,3 @@ def line_items(index: int, number: int, line: bytes) -> tuple[list[Row | Rejecte
     records = lines.json_line_records(index, number, line, CONTAINERS)
     items = [item for record in records if (item := map_json_record(record)) is not None]
     return items, len(records)
-
-
-def map_json_record(record: JsonRecord) -> Row | Rejected | None:
-    """Map one record as the loop of `read_cloudtrail` does."""
-    # NOTE: this repeats the body of read_cloudtrail's loop; the equivalence tests compare
-    # the two readers, so a change to one that is not made to the other fails them.
-    if record.error is not None:
-        return Rejected(record.number, record.error, record.raw)
-    value, raw = record.value, record.raw
-    if record.container == "logEvents":
-        message = obj(value).get("message")
-        try:
-            value = orjson.loads(message) if isinstance(message, str) else None
-        except orjson.JSONDecodeError:
-            value = None
-        if not isinstance(value, dict):
-            return Rejected(
-                record.number,
-                "logEvents message is not a CloudTrail event (JSON object); "
-                "control messages look like this",
-                raw,
-            )
-        raw = message
-    if _SECRET_HINT.search(raw):
-        value = redact(value)
-        raw = orjson.dumps(value).decode()
-    return map_record(record.number, value, raw, FORMAT, map_cloudtrail_event)
