@@ -131,8 +131,8 @@ def actor_timeline_chart(df: Any, *, title: str | None = None) -> alt.Chart:
     """Draw one actor's audit events, requests and spans over time, one row per source.
 
     `df` contains `actor_timeline` rows (polars, pandas or pyarrow). Failed activity (audit result
-    failure, HTTP status 400 or more, span status ERROR) is drawn in red so it stands out. With
-    more than MAX_TIMELINE_POINTS rows, rows are counted in time bins instead (see
+    failure, HTTP status 400 or more, span status ERROR) is drawn in red to be seen at a glance.
+    With more than MAX_TIMELINE_POINTS rows, rows are counted in time bins instead (see
     `_binned_timeline`), because single points would overlap and take seconds to draw.
     """
     frame = _polars(df, ("ts", "source"))
@@ -1053,7 +1053,7 @@ def custom_chart(
     """Chart any result: columns for x, y (a row count when None) and colour, and a mark.
 
     Encoding types follow the column types: times are temporal, numbers quantitative and
-    everything else nominal. At most MAX_CHART_ROWS rows are drawn; the subtitle says when
+    everything else nominal. At most MAX_CHART_ROWS rows are drawn; the subtitle states when
     rows were left out. Raises UsageError for an unknown column or mark.
     """
     if mark not in CUSTOM_MARKS:

@@ -157,7 +157,7 @@ class Geolocator:
             self._mmdb = None
 
     def lookup(self, value: object) -> GeoLocation:
-        """Locate one address; never raises, and returns no place for non-global addresses."""
+        """Locate one address; an invalid or non-global address gets a location without a place."""
         info = classify_ip(value)
         if info.ip is None:
             return GeoLocation(None, info.scope)

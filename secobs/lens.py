@@ -1,7 +1,7 @@
 """A security lens: slice a case table by risk, event kinds, auth method and route.
 
 `security_lens` works on any table or view of the case that has some of the columns it
-filters on; a filter whose column the table lacks raises UsageError rather than being
+filters on. A filter whose column the table lacks raises UsageError rather than being
 ignored. The catalog query `security_lens` is the same slice of audit_enriched for the CLI.
 """
 
@@ -15,7 +15,7 @@ import polars as pl
 from secobs.case import quote_identifier
 from secobs.errors import QueryError, UsageError
 
-# Column that holds each concept, by table; the first one a table has is used.
+# Columns that contain each concept, by table; the first one a table has is used.
 RISK_COLUMNS = ("computed_risk_score", "risk_score")
 EVENT_COLUMNS = ("event", "name", "detection")
 AUTH_COLUMNS = ("auth_method",)

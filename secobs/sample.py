@@ -959,7 +959,7 @@ class _ScenarioBuilder(_AttackBuilder):
         return request
 
     def _takeover(self, at_ms: int) -> None:
-        """The real user logs in at home; minutes later the attacker does from abroad."""
+        """Add a takeover: the real user logs in at home, and minutes later the attacker abroad."""
         home = self._add("login", at_ms, self.victim.clients[0], self.rng.randint(3, 15))
         self.benign_requests.append(home)
         at_ms += self.rng.randint(6 * MINUTE_MS, 12 * MINUTE_MS)
@@ -983,7 +983,7 @@ class _ScenarioBuilder(_AttackBuilder):
         return at_ms
 
     def _token_theft(self, at_ms: int) -> None:
-        """The real user creates an API token at home; hours later it is used from elsewhere."""
+        """Add a token theft: a token created at home is used from elsewhere hours later."""
         token_id = _token_id(self.rng)
         self.details["token_id"] = token_id
         created = _new_request(

@@ -350,8 +350,10 @@ def test_blast_radius_terminates_on_cycles(tmp_path, case_inputs):
     flags = {names[row["span_id"]]: row["flags"] for row in everything.iter_rows(named=True)}
     assert flags["D"] == ["self_parent"]
     assert flags["G"] == ["orphan"]
-    assert flags["E"] == ["parent_cycle"] and flags["F"] == ["parent_cycle"]
-    assert flags["A"] == [] and flags["H"] == []
+    assert flags["E"] == ["parent_cycle"]
+    assert flags["F"] == ["parent_cycle"]
+    assert flags["A"] == []
+    assert flags["H"] == []
     roots = {names[row["span_id"]] for row in everything.iter_rows(named=True) if row["depth"] == 0}
     assert roots == {"A", "D", "G"}
 

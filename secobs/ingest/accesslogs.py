@@ -1,7 +1,7 @@
 """Readers for access logs: nginx, AWS ALB and Classic ELB, Envoy (and its Istio variant).
 
 Each line is one request. Lines of another kind found in the same stream (nginx error-log
-lines, Envoy application-log lines) are quarantined with a reason that says what they are,
+lines, Envoy application-log lines) are quarantined with a reason that names what they are,
 never parsed as requests. `route` is the path without the query string, because query
 strings carry API keys and tokens.
 

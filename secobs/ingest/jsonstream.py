@@ -38,8 +38,8 @@ _WHITESPACE = " \t\r\n"
 class JsonRecord:
     """One record: its number in the file, its parsed value and its compact JSON text.
 
-    `value` is None and `error` says why when the record is not valid JSON. `container` names
-    the wrapper array it came from ("Records", "logEvents", "data", ...) or is None.
+    `value` is None and `error` gives the reason when the record is not valid JSON. `container`
+    names the wrapper array it came from ("Records", "logEvents", "data", ...) or is None.
     """
 
     number: int

@@ -1,4 +1,4 @@
-"""What the DuckDB fast paths for JSON lines audit exports share (CloudTrail, Okta).
+"""Shared parts of the DuckDB fast paths for JSON lines audit exports (CloudTrail, Okta).
 
 DuckDB reads the file's lines with their numbers, parses each and maps the lines that are
 plainly well-formed straight to audit_events columns. Every other line goes back to Python,
@@ -72,7 +72,7 @@ def sql_string(text: str) -> str:
 def types_match(fields: dict[str, tuple[str, ...]]) -> str:
     """Return a SQL condition on `types`: every path of `fields` has one of its JSON types.
 
-    `types` holds the types of all paths from one `json_type` call. As text it reads
+    `types` contains the types of all paths from one `json_type` call. As text it reads
     "[VARCHAR, NULL, 'NULL', ...]" (NULL for absent, 'NULL' for JSON null), which one
     pattern checks.
     """
@@ -132,7 +132,7 @@ def build_sql(
 
     Each line is parsed three times: into `v` by `spec`, for the JSON types of `fields` and
     for the keys of the `objects` (paths), which must be unique. `json_texts` are the
-    expressions stored as JSON text; `structure_N` holds the structure of the Nth. A line is
+    expressions stored as JSON text; `structure_N` contains the structure of the Nth. A line is
     clean when it matches none of the `unsafe` pattern and all `checks` hold. Column values
     of lines that are not clean are meaningless; the caller drops those rows.
     """

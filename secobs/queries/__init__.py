@@ -3,7 +3,7 @@
 Header lines start with `--`::
 
     -- name: actor_timeline
-    -- description: what the query answers (may continue on lines indented by two spaces)
+    -- description: the question the query covers (may continue on lines indented by two spaces)
     -- param: actor_id VARCHAR -- no default, so the parameter is required
     -- param: start TIMESTAMPTZ = NULL -- with a default
     -- require_any: trace_id actor_id token_id
@@ -99,7 +99,7 @@ DERIVED_VIEWS = ("alerts", "risk", "login_pairs", "audit_enriched", "spans_enric
 
 
 def _explain(error: duckdb.Error) -> str:
-    """Turn a DuckDB error into a message that says what to do next where we know it."""
+    """Turn a DuckDB error into a message, adding the next step where it is known."""
     message = str(error).splitlines()[0]
     if isinstance(error, duckdb.CatalogException):
         for view in DERIVED_VIEWS:
